@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from ..models import Job, JobStatus, Priority
+
+
+class JobCreateSerializer(serializers.Serializer):
+    type = serializers.CharField(max_length=100)
+    input = serializers.JSONField(default=dict, help_text="The job type's input (see /api/job-types/).")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    webhook_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+    run_at = serializers.DateTimeField(required=False, help_text="Run no earlier than this time.")
+    delay_seconds = serializers.FloatField(
+        required=False, min_value=0, max_value=90 * 24 * 3600, help_text="Run this many seconds from now."
+    )
+
+    def validate_input(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Input must be a JSON object.")
+        size = len(json.dumps(value).encode())
+        if size > settings.JOBS_MAX_INPUT_BYTES:
+            raise serializers.ValidationError(
+                f"Input is {size} bytes; the limit is {settings.JOBS_MAX_INPUT_BYTES} bytes."
+            )
+        return value
+
+    def validate(self, attrs):
+        if "run_at" in attrs and "delay_seconds" in attrs:
+            raise serializers.ValidationError({"run_at": ["Give run_at or delay_seconds, not both."]})
+        return attrs
+
+
+class JobErrorSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    output = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    result_url = serializers.SerializerMethodField()
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "type", "status", "priority", "progress", "progress_message", "input", "output", "error",
+            "attempts", "max_attempts", "created_at", "run_at", "started_at", "completed_at", "next_retry_at",
+            "webhook_url", "result_url", "status_url",
+        ]
+        read_only_fields = fields
+
+    def get_output(self, job: Job) -> dict | list | None:
+        return job.output if job.status == JobStatus.COMPLETED else None
+
+    def get_error(self, job: Job) -> dict | None:
+        # The last error is shown while retrying too, so a client sees retries as they happen.
+        if job.error_type and job.status in (JobStatus.FAILED, JobStatus.RETRYING):
+            return {"type": job.error_type, "message": job.error_message}
+        return None
+
+    def get_result_url(self, job: Job) -> str | None:
+        if not job.result_file:
+            return None
+        return self._absolute(reverse("job-result", args=[job.id]))
+
+    def get_status_url(self, job: Job) -> str:
+        return self._absolute(reverse("job-detail", args=[job.id]))
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class JobAcceptedSerializer(serializers.Serializer):
+    """The 202 answer: where to follow the job."""
+
+    id = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.CharField()
+    status_url = serializers.CharField()
+    stream_url = serializers.CharField()
+    ws_url = serializers.CharField()
+
+
+class JobTypeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    default_priority = serializers.CharField()
+    max_attempts = serializers.IntegerField()
+    input_schema = serializers.JSONField()

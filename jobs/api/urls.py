@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("jobs/", views.JobListCreateView.as_view(), name="job-list"),
+    path("jobs/<str:job_id>", views.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<str:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<str:job_id>/result", views.JobResultView.as_view(), name="job-result"),
+    path("job-types/", views.JobTypeListView.as_view(), name="job-type-list"),
+]

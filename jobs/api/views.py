@@ -1,0 +1,122 @@
+"""Thin API views: parse, call a service or selector, shape the answer."""
+from __future__ import annotations
+
+import mimetypes
+import os
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..models import Job, JobStatus
+from ..registry import all_job_types
+from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer
+
+
+def client_address(request: Request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def accepted_response(request: Request, job: Job) -> Response:
+    """202 Accepted with where to poll (Location), when (Retry-After) and where to listen."""
+    status_url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
+    ws_scheme = "wss" if request.is_secure() else "ws"
+    body = {
+        "id": job.id,
+        "type": job.type,
+        "status": job.status,
+        "status_url": status_url,
+        "stream_url": request.build_absolute_uri(f"{reverse('job-detail', args=[job.id])}/stream"),
+        "ws_url": f"{ws_scheme}://{request.get_host()}/ws/jobs/{job.id}/",
+    }
+    headers = {"Location": status_url, "Retry-After": str(settings.JOBS_POLL_AFTER_SECONDS)}
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+class JobListCreateView(generics.ListAPIView):
+    serializer_class = JobSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=JobStatus.values),
+            OpenApiParameter("type", str),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        status_filter = self.request.query_params.get("status")
+        if status_filter and status_filter not in JobStatus.values:
+            raise serializers.ValidationError({"status": [f"Must be one of: {', '.join(JobStatus.values)}."]})
+        return selectors.job_list(self.request.user, status=status_filter, type_name=self.request.query_params.get("type"))
+
+    @extend_schema(request=JobCreateSerializer, responses={202: JobAcceptedSerializer})
+    def post(self, request: Request) -> Response:
+        params = JobCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        run_at = data.get("run_at")
+        if "delay_seconds" in data:
+            run_at = timezone.now() + timedelta(seconds=data["delay_seconds"])
+        job = services.job_enqueue(
+            owner=request.user,
+            type_name=data["type"],
+            input=data["input"],
+            priority=data.get("priority"),
+            webhook_url=data.get("webhook_url", ""),
+            run_at=run_at,
+            client_address=client_address(request),
+        )
+        return accepted_response(request, job)
+
+
+class JobDetailView(APIView):
+    @extend_schema(responses=JobSerializer)
+    def get(self, request: Request, job_id: str) -> Response:
+        job = selectors.job_get_for_user(request.user, job_id)
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+
+class JobCancelView(APIView):
+    @extend_schema(request=None, responses={200: JobSerializer, 409: OpenApiTypes.OBJECT})
+    def post(self, request: Request, job_id: str) -> Response:
+        job = selectors.job_get_for_user(request.user, job_id)
+        job = services.job_cancel(job, actor=request.user, client_address=client_address(request))
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+
+class JobResultView(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, job_id: str):
+        job = selectors.job_get_for_user(request.user, job_id)
+        if not job.result_file:
+            raise Http404("This job has no result file.")
+        filename = os.path.basename(job.result_file.name)
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return FileResponse(job.result_file.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
+
+
+class JobTypeListView(APIView):
+    @extend_schema(responses=JobTypeSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        types = [
+            {
+                "name": jt.name,
+                "description": jt.description,
+                "default_priority": jt.default_priority,
+                "max_attempts": jt.retry.max_attempts,
+                "input_schema": jt.input_schema(),
+            }
+            for jt in all_job_types()
+        ]
+        return Response(JobTypeSerializer(types, many=True).data)

@@ -1,0 +1,41 @@
+"""What a handler sees of its job: its ids, progress reporting and artifact storage."""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from . import services
+from .models import Job
+
+
+class JobContext:
+    def __init__(self, job: Job, attempt: int, *, min_interval: float | None = None):
+        self.job = job
+        self.job_id = job.id
+        self.attempt = attempt
+        self.owner = job.owner
+        self._min_interval = settings.JOBS_PROGRESS_MIN_INTERVAL if min_interval is None else min_interval
+        self._percent = 0
+        self._message = ""
+        self._last_write = float("-inf")
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Report progress 0-100. Writes are coalesced to one per JOBS_PROGRESS_MIN_INTERVAL, and
+        progress never goes backwards within an attempt. Raises JobCancelled once the job is
+        cancelled, so a handler stops at its next progress call."""
+        self._percent = max(self._percent, min(100, max(0, int(percent))))
+        self._message = message
+        now = time.monotonic()
+        if now - self._last_write >= self._min_interval:
+            self._last_write = now
+            services.job_report_progress(self.job_id, self.attempt, self._percent, self._message)
+
+    def save_artifact(self, name: str, content: bytes | str) -> str:
+        """Store the job's result file through Django's storage API; returns its storage name."""
+        data = content.encode() if isinstance(content, str) else content
+        stored = default_storage.save(f"results/{self.job_id}/{name}", ContentFile(data))
+        services.job_attach_result(self.job_id, self.attempt, stored)
+        return stored

@@ -1,0 +1,30 @@
+"""Job types that ship with the engine."""
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import Field
+
+from .context import JobContext
+from .errors import PermanentError, TransientError
+from .registry import JobInput, job_type
+
+
+class SleepInput(JobInput):
+    seconds: float = Field(1.0, ge=0, le=600, description="Total time to sleep; may be fractional.")
+    steps: int = Field(1, ge=1, le=1000, description="Progress steps the sleep is divided into.")
+    fail_attempts: int = Field(0, ge=0, le=100, description="Raise an error on this many first attempts.")
+    error: Literal["transient", "permanent"] = Field("transient", description="Kind of error to raise.")
+
+
+@job_type("diagnostics.sleep", input=SleepInput)
+def diagnostics_sleep(ctx: JobContext, data: SleepInput) -> dict:
+    """Sleeps in progress steps, failing on purpose on its first attempts. For demos, tests and benchmarks."""
+    for step in range(1, data.steps + 1):
+        time.sleep(data.seconds / data.steps)
+        ctx.progress(100 * step // data.steps, f"step {step}/{data.steps}")
+    if ctx.attempt <= data.fail_attempts:
+        error = TransientError if data.error == "transient" else PermanentError
+        raise error(f"diagnostics.sleep failed on purpose on attempt {ctx.attempt} of {data.fail_attempts}")
+    return {"slept_seconds": data.seconds, "steps": data.steps, "attempt": ctx.attempt}

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from ulid import ULID
+
+
+def new_job_id() -> str:
+    # ULIDs sort by creation time, so ordering by id is ordering by submission.
+    return str(ULID())
+
+
+class JobStatus(models.TextChoices):
+    SCHEDULED = "scheduled"  # accepted, held in the database until run_at
+    PENDING = "pending"  # accepted, waiting for a worker
+    RUNNING = "running"  # a worker holds the current attempt
+    RETRYING = "retrying"  # the last attempt hit a transient error; next one at next_retry_at
+    COMPLETED = "completed"  # terminal: the handler returned
+    FAILED = "failed"  # terminal: permanent error or attempts exhausted (the dead-letter queue)
+    CANCELLED = "cancelled"  # terminal: cancelled by its owner or an operator
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+WAITING_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING})
+
+
+class Priority(models.TextChoices):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+# Each priority has its own broker queue; workers poll them in this order.
+QUEUE_FOR_PRIORITY = {Priority.HIGH: "high", Priority.NORMAL: "default", Priority.LOW: "low"}
+
+
+class Job(models.Model):
+    id = models.CharField(primary_key=True, max_length=26, default=new_job_id, editable=False)
+    type = models.CharField(max_length=100, db_index=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+
+    input = models.JSONField(default=dict)
+    output = models.JSONField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=200, blank=True, default="")
+    error_type = models.CharField(max_length=200, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    result_file = models.FileField(upload_to="results/", blank=True, default="")
+
+    # The attempt number is the fencing token: every write by a worker names the attempt it holds.
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    run_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    webhook_url = models.URLField(max_length=2000, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["owner", "-id"], name="job_owner_recent"),
+            models.Index(fields=["status", "created_at"], name="job_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} ({self.status})"
+
+    @property
+    def queue(self) -> str:
+        return QUEUE_FOR_PRIORITY[Priority(self.priority)]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class JobAttempt(models.Model):
+    """One row per attempt, appended and then closed; never overwritten by a later attempt."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        RETRYING = "retrying"  # transient error, another attempt follows
+        FAILED = "failed"  # permanent error or the last attempt
+        CANCELLED = "cancelled"
+        LOST = "lost"  # the worker stopped reporting (killed, partitioned)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_type = models.CharField(max_length=200, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="one_row_per_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} attempt {self.number} ({self.outcome})"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which job, when and from where. Append-only; read-only in the admin."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=50, db_index=True)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    target = models.CharField(max_length=200, blank=True, default="")
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target} by {self.actor_id}"

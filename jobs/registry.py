@@ -1,0 +1,149 @@
+"""The job-type registry: a job type is a handler, a pydantic input model and a retry policy."""
+from __future__ import annotations
+
+import json
+import random
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import InvalidJobInput, JobCancelled, JobServiceError, PermanentError, TransientError, UnknownJobType
+from .models import Priority
+
+# Errors worth another attempt: the world may be different next time.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    ConnectionError,
+    TimeoutError,
+    socket.timeout,
+    requests.ConnectionError,
+    requests.Timeout,
+)
+# Errors no retry can fix.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    PermanentError,
+    ValidationError,
+    JobServiceError,
+    PermissionError,
+    JobCancelled,
+    # The attempt ran out of JOBS_TASK_TIME_LIMIT: another attempt would run out of it too.
+    SoftTimeLimitExceeded,
+)
+
+
+class JobInput(BaseModel):
+    """Base for job input models: JSON types are checked strictly and unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * factor**(n-1)))."""
+
+    max_attempts: int = 5
+    base: float = 2.0
+    factor: float = 2.0
+    cap: float = 60.0
+    jitter: bool = True
+    # Optional override of the error classification: (exception, attempt) -> bool.
+    should_retry: Callable[[BaseException, int], bool] | None = None
+
+    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based) before the next one."""
+        ceiling = min(self.cap, self.base * self.factor ** (attempt - 1))
+        return rand() * ceiling if self.jitter else ceiling
+
+    def retries(self, exc: BaseException, attempt: int) -> bool:
+        """Whether the job gets another attempt after `exc` ended attempt number `attempt`."""
+        if attempt >= self.max_attempts:
+            return False
+        if self.should_retry is not None:
+            return self.should_retry(exc, attempt)
+        return is_transient(exc)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, PERMANENT_ERRORS):
+        return False
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    # An unclassified error (a bug, an unexpected reply) is retried like Sidekiq does: the
+    # retries are bounded, and the job lands in the dead-letter queue with its traceback.
+    return True
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    handler: Callable[..., Any]
+    input_model: type[BaseModel]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    default_priority: Priority = Priority.NORMAL
+    description: str = ""
+
+    def validate_input(self, raw: Any) -> BaseModel:
+        """Parse raw JSON input into the type's model, or raise InvalidJobInput with field errors."""
+        if not isinstance(raw, dict):
+            raise InvalidJobInput({"non_field_errors": ["Input must be a JSON object."]})
+        try:
+            # JSON mode: "3" is not an int, but "2026-01-31" is a date.
+            return self.input_model.model_validate_json(json.dumps(raw))
+        except ValidationError as exc:
+            raise InvalidJobInput(field_errors(exc)) from None
+
+    def input_schema(self) -> dict:
+        return self.input_model.model_json_schema()
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "non_field_errors"
+        message = error["msg"].removeprefix("Value error, ")
+        errors.setdefault(key, []).append(message)
+    return errors
+
+
+_registry: dict[str, JobType] = {}
+
+
+def job_type(
+    name: str,
+    *,
+    input: type[BaseModel],
+    retry: RetryPolicy | None = None,
+    priority: Priority = Priority.NORMAL,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `handler(ctx, data) -> dict` as job type `name`. Modules named job_types.py are loaded at startup."""
+
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _registry and _registry[name].handler is not handler:
+            raise ValueError(f"Job type {name!r} is registered twice.")
+        _registry[name] = JobType(
+            name=name,
+            handler=handler,
+            input_model=input,
+            retry=retry or RetryPolicy(),
+            default_priority=priority,
+            description=(handler.__doc__ or "").strip(),
+        )
+        return handler
+
+    return register
+
+
+def get_job_type(name: str) -> JobType:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise UnknownJobType(name) from None
+
+
+def all_job_types() -> list[JobType]:
+    return sorted(_registry.values(), key=lambda jt: jt.name)

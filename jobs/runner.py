@@ -1,0 +1,65 @@
+"""Runs one attempt of one job: claim, call the handler, record the outcome."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from . import services
+from .context import JobContext
+from .errors import AttemptSuperseded, JobCancelled
+from .registry import get_job_type
+
+logger = logging.getLogger(__name__)
+
+
+def error_fields(exc: BaseException) -> dict:
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return {
+        "error_type": name[:200],
+        "error_message": str(exc)[:10_000] or name,
+        "traceback": "".join(traceback.format_exception(exc))[-20_000:],
+    }
+
+
+def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
+    """Run attempt `attempt` of job `job_id`; returns what happened, for logs and tests."""
+    job = services.job_claim(job_id, attempt, worker=worker, pid=os.getpid())
+    if job is None:
+        logger.info("Dropped message for job %s attempt %s: not waiting for that attempt.", job_id, attempt)
+        return "dropped"
+
+    started = time.monotonic()
+    elapsed_ms = lambda: int((time.monotonic() - started) * 1000)  # noqa: E731
+    job_type = None
+    try:
+        job_type = get_job_type(job.type)
+        if not job.owner.is_active:
+            raise PermissionError(f"The owner of job {job.id} is no longer active.")
+        data = job_type.validate_input(job.input)
+        output = job_type.handler(JobContext(job, attempt), data)
+        # Round-trip through JSON so that dates and decimals are stored the way the API shows them.
+        output = json.loads(json.dumps(output, cls=DjangoJSONEncoder))
+    except AttemptSuperseded:
+        logger.warning("Job %s attempt %s was superseded; its result is dropped.", job_id, attempt)
+        return "superseded"
+    except JobCancelled:
+        services.job_attempt_cancelled(job_id, attempt, elapsed_ms())
+        return "cancelled"
+    except Exception as exc:
+        error = error_fields(exc)
+        retry = job_type is not None and job_type.retry.retries(exc, attempt)
+        if retry:
+            delay = job_type.retry.backoff(attempt)
+            services.job_retry_later(job_id, attempt, error, delay, elapsed_ms())
+            logger.info("Job %s attempt %s failed (%s); retrying in %.1fs.", job_id, attempt, error["error_type"], delay)
+            return "retrying"
+        services.job_fail(job_id, attempt, error, elapsed_ms())
+        logger.info("Job %s failed on attempt %s: %s", job_id, attempt, error["error_type"])
+        return "failed"
+    return "completed" if services.job_complete(job_id, attempt, output, elapsed_ms()) else "superseded"

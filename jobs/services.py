@@ -1,0 +1,252 @@
+"""Writes to job state. Every transition is one conditional UPDATE guarded by status and attempt.
+
+Zero rows updated means the transition is not allowed, or another process got there first; the
+functions here say so in their return value instead of reading, checking and saving.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import DateTimeField, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .errors import AttemptSuperseded, JobCancelled, JobStateConflict
+from .models import AuditEvent, Job, JobAttempt, JobStatus, Priority, QUEUE_FOR_PRIORITY
+from .registry import get_job_type
+
+logger = logging.getLogger(__name__)
+
+CANCELLABLE_STATUSES = (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RUNNING)
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    job: Job | None = None,
+    target: str = "",
+    client_address: str | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        job=job,
+        target=target or (job.id if job else ""),
+        client_address=client_address,
+        details=details or {},
+    )
+
+
+# --- submitting ---------------------------------------------------------------
+
+
+def job_enqueue(
+    *,
+    owner: Any,
+    type_name: str,
+    input: Any,
+    priority: str | None = None,
+    webhook_url: str = "",
+    run_at: datetime | None = None,
+    client_address: str | None = None,
+) -> Job:
+    """Validate input against the job type, store the job, and publish it once the row is committed."""
+    job_type = get_job_type(type_name)
+    data = job_type.validate_input(input)
+    scheduled = run_at is not None and run_at > timezone.now()
+    with transaction.atomic():
+        job = Job.objects.create(
+            type=job_type.name,
+            owner=owner,
+            input=data.model_dump(mode="json"),
+            priority=priority or job_type.default_priority,
+            webhook_url=webhook_url or "",
+            run_at=run_at,
+            status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
+            max_attempts=job_type.retry.max_attempts,
+        )
+        audit_record(
+            actor=owner,
+            action="job.enqueue",
+            job=job,
+            client_address=client_address,
+            details={"type": job.type, "priority": job.priority},
+        )
+        if not scheduled:
+            transaction.on_commit(partial(job_publish, job.id, 1, job.queue))
+    return job
+
+
+def job_publish(job_id: str, attempt: int, queue: str, countdown: float | None = None) -> bool:
+    """Hand "run job X, attempt N" to the broker and record that it was dispatched.
+
+    A broker that is down costs nothing but time: the job stays undispatched in the database and
+    the dispatcher publishes it again.
+    """
+    from .tasks import run_job
+
+    try:
+        run_job.apply_async((job_id, attempt), queue=queue, countdown=countdown)
+    except Exception:
+        logger.warning("Could not publish job %s attempt %s; the dispatcher will retry.", job_id, attempt, exc_info=True)
+        return False
+    Job.objects.filter(id=job_id, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    return True
+
+
+def jobs_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
+    """Publish what is due: scheduled jobs whose run_at has come, and jobs whose publish was lost."""
+    now = now or timezone.now()
+    published = 0
+    due_ids = Job.objects.filter(status=JobStatus.SCHEDULED, run_at__lte=now).values_list("id", flat=True)[:limit]
+    for job_id in list(due_ids):
+        if Job.objects.filter(id=job_id, status=JobStatus.SCHEDULED).update(status=JobStatus.PENDING):
+            job = Job.objects.only("attempts", "priority").get(id=job_id)
+            published += job_publish(job_id, job.attempts + 1, job.queue)
+
+    grace = now - timedelta(seconds=settings.JOBS_DISPATCH_GRACE_SECONDS)
+    lost = Job.objects.filter(dispatched_at__isnull=True).filter(
+        Q(status=JobStatus.PENDING, created_at__lt=grace) | Q(status=JobStatus.RETRYING, next_retry_at__lt=grace)
+    )
+    for job_id, attempts, priority in list(lost.values_list("id", "attempts", "priority")[:limit]):
+        published += job_publish(job_id, attempts + 1, QUEUE_FOR_PRIORITY[Priority(priority)])
+    return published
+
+
+# --- running: called by the worker, fenced by the attempt number -----------------
+
+
+def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = None) -> Job | None:
+    """Take attempt `attempt` of a waiting job. None when it is not this message's to run
+    (a duplicate, a stale redelivery, or a job cancelled meanwhile)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Job.objects.filter(
+            id=job_id, attempts=attempt - 1, status__in=(JobStatus.PENDING, JobStatus.RETRYING)
+        ).update(
+            status=JobStatus.RUNNING,
+            attempts=attempt,
+            started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
+            heartbeat_at=now,
+            next_retry_at=None,
+            progress=0,
+            progress_message="",
+        )
+        if not claimed:
+            return None
+        JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
+    return Job.objects.select_related("owner").get(id=job_id)
+
+
+def _running(job_id: str, attempt: int):
+    return Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
+
+
+def fenced_out_error(job_id: str) -> Exception:
+    """Why a fenced write matched nothing: the job was cancelled, or this attempt was superseded."""
+    status = Job.objects.filter(id=job_id).values_list("status", flat=True).first()
+    return JobCancelled() if status == JobStatus.CANCELLED else AttemptSuperseded()
+
+
+def _close_attempt(job_id: str, attempt: int, outcome: str, duration_ms: int, error: dict | None = None) -> None:
+    JobAttempt.objects.filter(job_id=job_id, number=attempt).update(
+        outcome=outcome, finished_at=timezone.now(), duration_ms=duration_ms, **(error or {})
+    )
+
+
+def job_report_progress(job_id: str, attempt: int, percent: int, message: str) -> None:
+    """Persist progress (and a heartbeat); raise JobCancelled or AttemptSuperseded when fenced out."""
+    if not _running(job_id, attempt).update(progress=percent, progress_message=message[:200], heartbeat_at=timezone.now()):
+        raise fenced_out_error(job_id)
+
+
+def job_attach_result(job_id: str, attempt: int, name: str) -> None:
+    if not _running(job_id, attempt).update(result_file=name):
+        raise fenced_out_error(job_id)
+
+
+def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        done = _running(job_id, attempt).update(
+            status=JobStatus.COMPLETED,
+            output=output,
+            progress=100,
+            completed_at=now,
+            heartbeat_at=now,
+            error_type="",
+            error_message="",
+        )
+        _close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED if done else _fenced_outcome(job_id), duration_ms)
+    return bool(done)
+
+
+def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, duration_ms: int) -> bool:
+    """The attempt hit a transient error: wait `delay` seconds, then run attempt + 1."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = _running(job_id, attempt).update(
+            status=JobStatus.RETRYING,
+            next_retry_at=now + timedelta(seconds=delay),
+            error_type=error["error_type"],
+            error_message=error["error_message"],
+            dispatched_at=None,
+            heartbeat_at=None,
+        )
+        _close_attempt(job_id, attempt, JobAttempt.Outcome.RETRYING if done else _fenced_outcome(job_id), duration_ms, error)
+        if done:
+            queue = Job.objects.only("priority").get(id=job_id).queue
+            transaction.on_commit(partial(job_publish, job_id, attempt + 1, queue, countdown=delay))
+    return bool(done)
+
+
+def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        done = _running(job_id, attempt).update(
+            status=JobStatus.FAILED,
+            completed_at=now,
+            heartbeat_at=now,
+            error_type=error["error_type"],
+            error_message=error["error_message"],
+        )
+        _close_attempt(job_id, attempt, JobAttempt.Outcome.FAILED if done else _fenced_outcome(job_id), duration_ms, error)
+    return bool(done)
+
+
+def job_attempt_cancelled(job_id: str, attempt: int, duration_ms: int) -> None:
+    """The handler stopped because the job was cancelled while it ran; the job row already says so."""
+    _close_attempt(job_id, attempt, JobAttempt.Outcome.CANCELLED, duration_ms)
+
+
+def _fenced_outcome(job_id: str) -> str:
+    return (
+        JobAttempt.Outcome.CANCELLED
+        if isinstance(fenced_out_error(job_id), JobCancelled)
+        else JobAttempt.Outcome.LOST
+    )
+
+
+# --- operator and owner actions -------------------------------------------------
+
+
+def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Job:
+    """Cancel a waiting job at once; a running one is marked cancelled and its handler stops at
+    its next progress() call. A finished job cannot be cancelled (JobStateConflict, HTTP 409)."""
+    with transaction.atomic():
+        cancelled = Job.objects.filter(id=job.id, status__in=CANCELLABLE_STATUSES).update(
+            status=JobStatus.CANCELLED, completed_at=timezone.now(), next_retry_at=None
+        )
+        if not cancelled:
+            job.refresh_from_db(fields=["status"])
+            raise JobStateConflict(f"Job {job.id} is {job.status} and can no longer be cancelled.")
+        audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
+    job.refresh_from_db()
+    return job

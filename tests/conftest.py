@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from jobs.models import TERMINAL_STATUSES, Job
+
+from .support import WorkerProcess, database_url, purge_queues, wait_for
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One real Celery worker for the session, on the test database and the configured broker."""
+    purge_queues()
+    worker = WorkerProcess(database_url(connections["default"].settings_dict), tmp_path_factory.mktemp("worker"))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(worker_process, transactional_db):
+    """Tests that cross the worker commit their data, so that the worker process can see it."""
+    return worker_process
+
+
+def make_user(username: str, **extra):
+    return get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
+
+
+@pytest.fixture
+def user(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff_user(db):
+    return make_user("operator", is_staff=True, is_superuser=True)
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def api(user):
+    return token_client(user)
+
+
+@pytest.fixture
+def other_api(other_user):
+    return token_client(other_user)
+
+
+@pytest.fixture
+def staff_api(staff_user):
+    return token_client(staff_user)
+
+
+def wait_for_job(job_id: str, statuses=TERMINAL_STATUSES, timeout: float = 60.0) -> Job:
+    return wait_for(
+        lambda: Job.objects.filter(id=job_id, status__in=statuses).first(),
+        timeout=timeout,
+        message=f"job {job_id} to reach {sorted(statuses)}",
+    )

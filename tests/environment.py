@@ -1,0 +1,23 @@
+"""Loaded by pytest (-p tests.environment) before Django: test-only environment defaults."""
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+
+# Result files go to a throwaway folder that the test process and its worker processes share.
+if not os.environ.get("MEDIA_ROOT"):
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="jobs-test-media-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], True)
+
+if not os.environ.get("REDIS_URL"):
+    # Plain `pytest` with no REDIS_URL gets the same embedded Redis as `python3 dev.py test`.
+    from config import embedded_redis
+
+    _redis, os.environ["REDIS_URL"] = embedded_redis.start(Path(os.environ.get("VAR_DIR", "var")) / "test-redis")
+    atexit.register(_redis.terminate)

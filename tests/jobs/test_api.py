@@ -1,0 +1,146 @@
+"""API behaviour that stops before the broker: auth, validation, listing, schema."""
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from jobs.models import AuditEvent, Job, JobStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_no_credentials_is_401():
+    client = APIClient()
+    assert client.get("/api/jobs/").status_code == 401
+    assert client.post("/api/jobs/", {"type": "diagnostics.sleep"}, format="json").status_code == 401
+    assert client.get("/api/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV").status_code == 401
+    assert client.post("/api/reports/generate", {}, format="json").status_code == 401
+
+
+def test_unknown_job_id_is_404(api):
+    assert api.get("/api/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV").status_code == 404
+
+
+BAD_JOBS = [
+    pytest.param({"type": "no.such.type", "input": {}}, "type", id="unknown-type"),
+    pytest.param({"input": {}}, "type", id="missing-type"),
+    pytest.param({"type": "diagnostics.sleep", "input": {"seconds": "lots"}}, "input", id="wrong-type-string"),
+    pytest.param({"type": "diagnostics.sleep", "input": {"steps": 1.5}}, "input", id="wrong-type-float"),
+    pytest.param({"type": "diagnostics.sleep", "input": {"seconds": 601}}, "input", id="out-of-range"),
+    pytest.param({"type": "diagnostics.sleep", "input": {"sleep": 1}}, "input", id="unknown-field"),
+    pytest.param({"type": "diagnostics.sleep", "input": [1, 2]}, "input", id="input-not-object"),
+    pytest.param({"type": "diagnostics.sleep", "input": {}, "priority": "urgent"}, "priority", id="bad-priority"),
+    pytest.param({"type": "diagnostics.sleep", "input": {}, "webhook_url": "not a url"}, "webhook_url", id="bad-url"),
+    pytest.param({"type": "diagnostics.sleep", "input": {}, "delay_seconds": -1}, "delay_seconds", id="neg-delay"),
+    pytest.param({"type": "reports.generate", "input": {"start_date": "2026-02-30", "end_date": "2026-03-01"}}, "input", id="bad-date"),
+    pytest.param({"type": "reports.generate", "input": {"start_date": "2026-03-02", "end_date": "2026-03-01"}}, "input", id="end-before-start"),
+    pytest.param({"type": "diagnostics.sleep", "input": {"pad": "x" * 70_000}}, "input", id="oversized-input"),
+]
+
+
+@pytest.mark.parametrize("body, field", BAD_JOBS)
+def test_bad_input_is_400_with_field_errors_and_creates_nothing(api, body, field):
+    response = api.post("/api/jobs/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert Job.objects.count() == 0
+    assert AuditEvent.objects.count() == 0
+
+
+def test_field_errors_name_the_input_field(api):
+    response = api.post(
+        "/api/jobs/",
+        {"type": "reports.generate", "input": {"start_date": "2026-03-02", "end_date": "2026-03-01"}},
+        format="json",
+    )
+    assert response.json() == {"input": {"end_date": ["end_date must not be before start_date."]}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"start_date": "2026-01-01"}, id="missing-end"),
+        pytest.param({"start_date": "yesterday", "end_date": "2026-01-01"}, id="bad-date"),
+        pytest.param({"start_date": "2026-01-05", "end_date": "2026-01-01"}, id="end-before-start"),
+        pytest.param({"start_date": "2026-01-01", "end_date": "2026-01-02", "format": "xlsx"}, id="bad-format"),
+    ],
+)
+def test_bad_report_request_is_400(api, body):
+    response = api.post("/api/reports/generate", body, format="json")
+    assert response.status_code == 400, response.content
+    assert Job.objects.count() == 0
+
+
+def test_oversized_request_body_is_refused(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post("/api/jobs/", {"type": "diagnostics.sleep", "input": {"x": "y" * 2000}}, format="json")
+    assert response.status_code in (400, 413)
+    assert Job.objects.count() == 0
+
+
+def test_malformed_json_is_400(api):
+    response = api.post("/api/jobs/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert Job.objects.count() == 0
+
+
+def make_job(owner, **fields):
+    return Job.objects.create(owner=owner, type=fields.pop("type", "diagnostics.sleep"), **fields)
+
+
+def test_list_shows_only_own_jobs_with_filters_and_pagination(api, user, other_user):
+    for _ in range(3):
+        make_job(user, status=JobStatus.COMPLETED)
+    make_job(user, status=JobStatus.FAILED, type="reports.generate")
+    make_job(other_user, status=JobStatus.COMPLETED)
+
+    everything = api.get("/api/jobs/").json()
+    assert everything["count"] == 4
+    assert {job["id"] for job in everything["results"]} == set(Job.objects.filter(owner=user).values_list("id", flat=True))
+    ids = [job["id"] for job in everything["results"]]
+    assert ids == sorted(ids, reverse=True), "newest first"
+
+    assert api.get("/api/jobs/?status=failed").json()["count"] == 1
+    assert api.get("/api/jobs/?type=reports.generate").json()["count"] == 1
+    assert api.get("/api/jobs/?status=completed&type=diagnostics.sleep").json()["count"] == 3
+    page = api.get("/api/jobs/?page_size=2").json()
+    assert len(page["results"]) == 2 and page["next"]
+    assert api.get("/api/jobs/?status=exploded").status_code == 400
+
+
+def test_job_types_lists_registered_types_with_input_schemas(api):
+    types = {item["name"]: item for item in api.get("/api/job-types/").json()}
+
+    assert {"diagnostics.sleep", "reports.generate"} <= set(types)
+    report_schema = types["reports.generate"]["input_schema"]
+    assert set(report_schema["required"]) == {"start_date", "end_date"}
+    assert report_schema["properties"]["start_date"]["format"] == "date"
+    assert types["diagnostics.sleep"]["input_schema"]["properties"]["seconds"]["maximum"] == 600
+
+
+def test_openapi_schema_and_docs_are_served(api, client, staff_user):
+    schema = api.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/jobs/", "/api/jobs/{job_id}", "/api/reports/generate", "/api/job-types/"} <= set(paths)
+    client.force_login(staff_user)
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_cancel_finished_job_is_409_and_waiting_job_is_cancelled_and_audited(api, user):
+    done = make_job(user, status=JobStatus.COMPLETED)
+    waiting = make_job(user, status=JobStatus.PENDING)
+
+    assert api.post(f"/api/jobs/{done.id}/cancel").status_code == 409
+    response = api.post(f"/api/jobs/{waiting.id}/cancel")
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    event = AuditEvent.objects.get(action="job.cancel")
+    assert event.job_id == waiting.id and event.actor == user and event.client_address == "127.0.0.1"
+
+
+def test_session_auth_works_for_the_browsable_api(client, user):
+    client.force_login(user)
+    assert client.get("/api/jobs/", HTTP_ACCEPT="application/json").status_code == 200

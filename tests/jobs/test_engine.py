@@ -1,0 +1,100 @@
+"""The state machine and the runner, called directly (no broker): fencing, claims, outcomes."""
+from __future__ import annotations
+
+import pytest
+
+from jobs import services
+from jobs.context import JobContext
+from jobs.errors import AttemptSuperseded, JobCancelled
+from jobs.models import Job, JobAttempt, JobStatus
+from jobs.runner import job_run_attempt
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pending_job(user):
+    return Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0}, max_attempts=5)
+
+
+def test_a_duplicate_message_never_starts_a_job_twice(pending_job):
+    first = services.job_claim(pending_job.id, 1, worker="w1")
+    second = services.job_claim(pending_job.id, 1, worker="w2")
+
+    assert first is not None and first.status == JobStatus.RUNNING
+    assert second is None
+    assert JobAttempt.objects.filter(job=pending_job).count() == 1
+
+
+def test_a_message_for_a_later_attempt_cannot_skip_ahead(pending_job):
+    assert services.job_claim(pending_job.id, 2) is None
+    assert Job.objects.get(id=pending_job.id).status == JobStatus.PENDING
+
+
+def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
+    services.job_claim(pending_job.id, 1)
+    error = {"error_type": "X", "error_message": "boom", "traceback": ""}
+    assert services.job_retry_later(pending_job.id, 1, error, delay=0, duration_ms=1)
+    services.job_claim(pending_job.id, 2)
+
+    # The worker of attempt 1 comes back late and tries to finish and report.
+    assert services.job_complete(pending_job.id, 1, {"late": True}, duration_ms=5) is False
+    with pytest.raises(AttemptSuperseded):
+        services.job_report_progress(pending_job.id, 1, 50, "late")
+
+    job = Job.objects.get(id=pending_job.id)
+    assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.output is None
+
+
+def test_progress_after_cancel_raises_job_cancelled(pending_job, user):
+    job = services.job_claim(pending_job.id, 1)
+    services.job_cancel(job, actor=user)
+
+    with pytest.raises(JobCancelled):
+        services.job_report_progress(job.id, 1, 10, "")
+    assert services.job_complete(job.id, 1, {}, 1) is False
+    assert Job.objects.get(id=job.id).status == JobStatus.CANCELLED
+    assert JobAttempt.objects.get(job=job).outcome == "cancelled"
+
+
+def test_progress_is_coalesced_and_never_goes_backwards(pending_job, django_assert_max_num_queries):
+    job = services.job_claim(pending_job.id, 1)
+    ctx = JobContext(job, 1, min_interval=60)
+
+    with django_assert_max_num_queries(1):
+        for percent in range(1, 1001):
+            ctx.progress(percent / 10)
+    ctx_fast = JobContext(job, 1, min_interval=0)
+    ctx_fast.progress(40)
+    ctx_fast.progress(20, "going back")
+    assert Job.objects.get(id=job.id).progress == 40
+
+
+def test_runner_completes_and_records_the_attempt(pending_job):
+    assert job_run_attempt(pending_job.id, 1, worker="w@host") == "completed"
+
+    job = Job.objects.get(id=pending_job.id)
+    assert job.status == JobStatus.COMPLETED and job.output["attempt"] == 1 and job.progress == 100
+    attempt = JobAttempt.objects.get(job=job)
+    assert attempt.worker == "w@host" and attempt.pid and attempt.finished_at and attempt.duration_ms is not None
+
+
+def test_runner_drops_a_message_for_a_finished_job(pending_job):
+    job_run_attempt(pending_job.id, 1)
+    assert job_run_attempt(pending_job.id, 1) == "dropped"
+    assert JobAttempt.objects.filter(job=pending_job).count() == 1
+
+
+def test_an_inactive_owners_job_fails_without_running(pending_job, user):
+    user.is_active = False
+    user.save()
+
+    assert job_run_attempt(pending_job.id, 1) == "failed"
+    job = Job.objects.get(id=pending_job.id)
+    assert job.error_type == "PermissionError" and job.attempts == 1
+
+
+def test_a_job_whose_type_disappeared_fails_permanently(user):
+    job = Job.objects.create(owner=user, type="retired.type", input={}, max_attempts=5)
+    assert job_run_attempt(job.id, 1) == "failed"
+    assert Job.objects.get(id=job.id).error_type == "jobs.errors.UnknownJobType"
