@@ -158,6 +158,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "priority",
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Housekeeping; the database scheduler copies these into its tables at start-up.
+CELERY_BEAT_SCHEDULE = {
+    "jobs.dispatch_due": {
+        "task": "jobs.dispatch_due",
+        "schedule": 1.0,  # delayed jobs start at most about a second late
+        "options": {"queue": "high", "expires": 5},
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 # A worker's Django DB connection is kept across tasks instead of reopened for every task.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
