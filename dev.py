@@ -78,7 +78,14 @@ def stop(processes: list[subprocess.Popen], grace: float = 15.0) -> None:
             process.kill()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def up() -> int:
+    # Ctrl-C, and a SIGTERM from a supervisor, both stop every process started here.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")

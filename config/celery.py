@@ -1,6 +1,7 @@
 """The Celery application. Workers: `celery -A config worker -Q high,default,low`."""
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
@@ -10,3 +11,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("jobservice")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class _QuietHousekeeping(logging.Filter):
+    """The dispatcher runs every second; its received/succeeded lines would drown the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "jobs.dispatch_due" not in record.getMessage()
+
+
+for _logger in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+    logging.getLogger(_logger).addFilter(_QuietHousekeeping())

@@ -33,6 +33,10 @@ class JobContext:
             self._last_write = now
             services.job_report_progress(self.job_id, self.attempt, self._percent, self._message)
 
+    @property
+    def last_message(self) -> str:
+        return self._message
+
     def save_artifact(self, name: str, content: bytes | str) -> str:
         """Store the job's result file through Django's storage API; returns its storage name."""
         data = content.encode() if isinstance(content, str) else content

@@ -42,7 +42,8 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         if not job.owner.is_active:
             raise PermissionError(f"The owner of job {job.id} is no longer active.")
         data = job_type.validate_input(job.input)
-        output = job_type.handler(JobContext(job, attempt), data)
+        ctx = JobContext(job, attempt)
+        output = job_type.handler(ctx, data)
         # Round-trip through JSON so that dates and decimals are stored the way the API shows them.
         output = json.loads(json.dumps(output, cls=DjangoJSONEncoder))
     except AttemptSuperseded:
@@ -62,4 +63,5 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         services.job_fail(job_id, attempt, error, elapsed_ms())
         logger.info("Job %s failed on attempt %s: %s", job_id, attempt, error["error_type"])
         return "failed"
-    return "completed" if services.job_complete(job_id, attempt, output, elapsed_ms()) else "superseded"
+    completed = services.job_complete(job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message)
+    return "completed" if completed else "superseded"

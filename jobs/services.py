@@ -172,13 +172,14 @@ def job_attach_result(job_id: str, attempt: int, name: str) -> None:
         raise fenced_out_error(job_id)
 
 
-def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int) -> bool:
+def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "") -> bool:
     now = timezone.now()
     with transaction.atomic():
         done = _running(job_id, attempt).update(
             status=JobStatus.COMPLETED,
             output=output,
             progress=100,
+            progress_message=progress_message[:200],
             completed_at=now,
             heartbeat_at=now,
             error_type="",

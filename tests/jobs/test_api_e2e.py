@@ -30,6 +30,7 @@ def test_post_answers_202_with_headers_and_polling_reaches_completed(worker, api
     job = api.get(body["status_url"]).json()
     assert job["status"] == "completed"
     assert job["progress"] == 100
+    assert job["progress_message"] == "step 3/3", "the last message survives coalescing"
     assert job["output"] == {"slept_seconds": 0.3, "steps": 3, "attempt": 1}
     assert job["error"] is None
     assert job["attempts"] == 1
@@ -93,3 +94,20 @@ def wait_for_job_attempt_closed(job_id):
         timeout=30,
         message="the attempt to close",
     )
+
+
+def test_a_delayed_job_is_held_as_scheduled_then_runs_once_when_due(worker, api):
+    from jobs.services import jobs_dispatch_due
+
+    job_id = api.post(
+        "/api/jobs/", {"type": "diagnostics.sleep", "input": {"seconds": 0}, "delay_seconds": 1}, format="json"
+    ).json()["id"]
+    assert Job.objects.get(id=job_id).status == JobStatus.SCHEDULED
+    assert jobs_dispatch_due() == 0, "not due yet"
+
+    from ..support import wait_for
+
+    wait_for(lambda: jobs_dispatch_due() == 1, timeout=5, message="the job to become due")
+    job = wait_for_job(job_id)
+    assert job.status == JobStatus.COMPLETED and job.attempts == 1
+    assert JobAttempt.objects.filter(job_id=job_id).count() == 1

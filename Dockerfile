@@ -1,0 +1,12 @@
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+# Installs the pinned dependencies (the project itself is run from /app, not installed).
+RUN pip install --no-cache-dir .
+COPY . .
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+RUN useradd --create-home app && mkdir -p /data/media && chown app /data/media
+USER app
+EXPOSE 8000
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
