@@ -187,6 +187,8 @@ JOBS_TASK_TIME_LIMIT = env_int("JOBS_TASK_TIME_LIMIT", 3600)
 JOBS_PROGRESS_MIN_INTERVAL = env_float("JOBS_PROGRESS_MIN_INTERVAL", 0.2)
 # A pending job not marked dispatched this many seconds after it was created is published again.
 JOBS_DISPATCH_GRACE_SECONDS = env_int("JOBS_DISPATCH_GRACE_SECONDS", 10)
+# An SSE stream sends a comment line after this many seconds without events, to keep proxies open.
+JOBS_SSE_HEARTBEAT_SECONDS = env_float("JOBS_SSE_HEARTBEAT_SECONDS", 15.0)
 # Seconds a client is told to wait before polling again (Retry-After on 202).
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
 

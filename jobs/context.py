@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from . import services
+from . import events, services
 from .models import Job
 
 
@@ -32,6 +32,8 @@ class JobContext:
         if now - self._last_write >= self._min_interval:
             self._last_write = now
             services.job_report_progress(self.job_id, self.attempt, self._percent, self._message)
+            self.job.progress, self.job.progress_message = self._percent, self._message[:200]
+            events.publish({"type": "progress", "job": events.job_payload(self.job)}, self.job.owner_id)
 
     @property
     def last_message(self) -> str:

@@ -16,6 +16,7 @@ from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import events
 from .errors import AttemptSuperseded, JobCancelled, JobStateConflict
 from .models import AuditEvent, Job, JobAttempt, JobStatus, Priority, QUEUE_FOR_PRIORITY
 from .registry import get_job_type
@@ -142,7 +143,9 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
         if not claimed:
             return None
         JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
-    return Job.objects.select_related("owner").get(id=job_id)
+    job = Job.objects.select_related("owner").get(id=job_id)
+    events.publish({"type": "progress", "job": events.job_payload(job)}, job.owner_id)
+    return job
 
 
 def _running(job_id: str, attempt: int):
@@ -159,6 +162,11 @@ def _close_attempt(job_id: str, attempt: int, outcome: str, duration_ms: int, er
     JobAttempt.objects.filter(job_id=job_id, number=attempt).update(
         outcome=outcome, finished_at=timezone.now(), duration_ms=duration_ms, **(error or {})
     )
+
+
+def _announce(job_id: str) -> None:
+    """Push the job's new state to its followers once the transition is committed."""
+    transaction.on_commit(partial(events.job_publish_state, job_id))
 
 
 def job_report_progress(job_id: str, attempt: int, percent: int, message: str) -> None:
@@ -186,6 +194,8 @@ def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progr
             error_message="",
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED if done else _fenced_outcome(job_id), duration_ms)
+        if done:
+            _announce(job_id)
     return bool(done)
 
 
@@ -203,6 +213,7 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.RETRYING if done else _fenced_outcome(job_id), duration_ms, error)
         if done:
+            _announce(job_id)
             queue = Job.objects.only("priority").get(id=job_id).queue
             transaction.on_commit(partial(job_publish, job_id, attempt + 1, queue, countdown=delay))
     return bool(done)
@@ -219,6 +230,8 @@ def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
             error_message=error["error_message"],
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.FAILED if done else _fenced_outcome(job_id), duration_ms, error)
+        if done:
+            _announce(job_id)
     return bool(done)
 
 
@@ -249,5 +262,6 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
             job.refresh_from_db(fields=["status"])
             raise JobStateConflict(f"Job {job.id} is {job.status} and can no longer be cancelled.")
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
+        _announce(job.id)
     job.refresh_from_db()
     return job

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from jobs.models import TERMINAL_STATUSES, Job
 
-from .support import WorkerProcess, database_url, purge_queues, wait_for
+from .support import AsgiServer, WorkerProcess, database_url, purge_queues, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,25 @@ def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, tmp_path_factory):
+    """uvicorn serving the project on the test database; heartbeats are shortened to 1 s."""
+    server = AsgiServer(
+        database_url(connections["default"].settings_dict),
+        tmp_path_factory.mktemp("asgi"),
+        env={"JOBS_SSE_HEARTBEAT_SECONDS": "1", "ALLOWED_HOSTS": "127.0.0.1,localhost"},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(asgi_server, worker):
+    """A running web server and worker, for tests that go through real sockets."""
+    return asgi_server
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def accepted_response(request: Request, job: Job) -> Response:
         "type": job.type,
         "status": job.status,
         "status_url": status_url,
-        "stream_url": request.build_absolute_uri(f"{reverse('job-detail', args=[job.id])}/stream"),
+        "stream_url": request.build_absolute_uri(reverse("job-stream", args=[job.id])),
         "ws_url": f"{ws_scheme}://{request.get_host()}/ws/jobs/{job.id}/",
     }
     headers = {"Location": status_url, "Retry-After": str(settings.JOBS_POLL_AFTER_SECONDS)}

@@ -1,0 +1,62 @@
+"""WebSocket authentication: session cookie (browsers) or API token (other clients).
+
+A token may come as `?token=<key>`, as the subprotocol pair `["token", "<key>"]`, or as an
+`Authorization: Token <key>` header. Browsers must also pass the origin check.
+"""
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.authtoken.models import Token
+
+
+def token_from_scope(scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode())
+    if query.get("token"):
+        return query["token"][0]
+    subprotocols = scope.get("subprotocols", [])
+    if "token" in subprotocols and subprotocols.index("token") + 1 < len(subprotocols):
+        return subprotocols[subprotocols.index("token") + 1]
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" and value.lower().startswith(b"token "):
+            return value[6:].decode().strip()
+    return None
+
+
+@database_sync_to_async
+def user_for_token(key: str):
+    token = Token.objects.select_related("user").filter(key=key).first()
+    return token.user if token and token.user.is_active else AnonymousUser()
+
+
+class TokenAuthMiddleware:
+    """Uses the token when one is given; otherwise leaves the session user in place."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        key = token_from_scope(scope)
+        if key is not None:
+            scope = dict(scope, user=await user_for_token(key))
+        return await self.app(scope, receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuses cross-site browser sockets (which would ride a victim's session cookie), while
+    letting non-browser clients, which send no Origin header, through to token authentication."""
+
+    def valid_origin(self, parsed_origin):
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+def websocket_auth(app):
+    hosts = list(settings.ALLOWED_HOSTS) or ["localhost"]
+    return BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(app)), hosts)
+
+
