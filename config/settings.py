@@ -111,7 +111,8 @@ MEDIA_URL = "media/"
 # Request bodies above this are refused before a view sees them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "rest_framework:login"
+LOGIN_REDIRECT_URL = "/dashboard/"
 
 # --- Database ----------------------------------------------------------------
 

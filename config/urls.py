@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
+from jobs.dashboard import dashboard
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
+    path("dashboard/", dashboard, name="dashboard"),
     path("api/", include("jobs.api.urls")),
     path("api/", include("reports.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from .models import Job
+from .models import QUEUE_FOR_PRIORITY, Job, JobStatus
 
 
 def jobs_visible_to(user: Any) -> QuerySet[Job]:
@@ -25,3 +25,29 @@ def job_list(user: Any, *, status: str | None = None, type_name: str | None = No
     if type_name:
         jobs = jobs.filter(type=type_name)
     return jobs.order_by("-id")
+
+
+def broker_queue_lengths() -> dict[str, int | None]:
+    """Messages waiting in each job queue, read from the broker (None when it cannot be read)."""
+    from config.celery import app
+
+    lengths: dict[str, int | None] = {}
+    try:
+        with app.connection_for_read() as conn:
+            channel = conn.default_channel
+            for queue in QUEUE_FOR_PRIORITY.values():
+                try:
+                    lengths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
+                except Exception:  # an AMQP queue not declared yet holds nothing
+                    lengths[queue] = 0
+                    channel = conn.channel()
+    except Exception:
+        return dict.fromkeys(QUEUE_FOR_PRIORITY.values())
+    return lengths
+
+
+def queue_stats() -> dict:
+    counts = dict.fromkeys(JobStatus.values, 0)
+    for status, count in Job.objects.values_list("status").annotate(n=Count("id")).order_by():
+        counts[status] = count
+    return {"queues": broker_queue_lengths(), "jobs": counts}

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .. import dashboard
 from . import stream, views
 
 urlpatterns = [
@@ -9,4 +10,5 @@ urlpatterns = [
     path("jobs/<str:job_id>/result", views.JobResultView.as_view(), name="job-result"),
     path("jobs/<str:job_id>/stream", stream.JobStreamView.as_view(), name="job-stream"),
     path("job-types/", views.JobTypeListView.as_view(), name="job-type-list"),
+    path("queues/", dashboard.QueueStatsView.as_view(), name="queue-stats"),
 ]

@@ -144,3 +144,13 @@ def test_cancel_finished_job_is_409_and_waiting_job_is_cancelled_and_audited(api
 def test_session_auth_works_for_the_browsable_api(client, user):
     client.force_login(user)
     assert client.get("/api/jobs/", HTTP_ACCEPT="application/json").status_code == 200
+
+
+def test_queue_stats_are_for_staff_only(api, staff_api, user):
+    make_job(user, status=JobStatus.RUNNING)
+    assert api.get("/api/queues/").status_code == 403
+
+    stats = staff_api.get("/api/queues/").json()
+    assert set(stats["queues"]) == {"high", "default", "low"}
+    assert all(isinstance(n, int) for n in stats["queues"].values()), "read from the real broker"
+    assert stats["jobs"]["running"] == 1 and stats["jobs"]["failed"] == 0
