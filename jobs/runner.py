@@ -58,10 +58,13 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         if retry:
             delay = job_type.retry.backoff(attempt)
             services.job_retry_later(job_id, attempt, error, delay, elapsed_ms())
-            logger.info("Job %s attempt %s failed (%s); retrying in %.1fs.", job_id, attempt, error["error_type"], delay)
+            logger.warning(
+                "Job %s attempt %s failed (%s: %s); retrying in %.1fs.",
+                job_id, attempt, error["error_type"], error["error_message"], delay,
+            )
             return "retrying"
         services.job_fail(job_id, attempt, error, elapsed_ms())
-        logger.info("Job %s failed on attempt %s: %s", job_id, attempt, error["error_type"])
+        logger.warning("Job %s failed on attempt %s: %s: %s", job_id, attempt, error["error_type"], error["error_message"])
         return "failed"
     completed = services.job_complete(job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message)
     return "completed" if completed else "superseded"

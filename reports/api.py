@@ -9,17 +9,31 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs import services
-from jobs.api.serializers import JobAcceptedSerializer
+from jobs.api.serializers import JobAcceptedSerializer, SubmissionSerializer
 from jobs.api.views import accepted_response, client_address
-from jobs.models import Priority
+from jobs.errors import InvalidJobInput
+from jobs.registry import get_job_type
 
 
-class GenerateReportRequest(serializers.Serializer):
+REPORT_FIELDS = ("start_date", "end_date", "format")
+
+
+class GenerateReportRequest(SubmissionSerializer):
     start_date = serializers.JSONField(help_text="YYYY-MM-DD")
     end_date = serializers.JSONField(help_text="YYYY-MM-DD")
     format = serializers.JSONField(required=False, help_text='"csv"')
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    webhook_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # Dates and format are checked by the job type's own input model, in one place; its
+        # errors are reported against this endpoint's flat fields.
+        report_input = {key: attrs[key] for key in REPORT_FIELDS if key in attrs}
+        try:
+            get_job_type("reports.generate").validate_input(report_input)
+        except InvalidJobInput as exc:
+            raise serializers.ValidationError(exc.errors["input"]) from None
+        attrs["input"] = report_input
+        return attrs
 
 
 class GenerateReportView(APIView):
@@ -28,14 +42,13 @@ class GenerateReportView(APIView):
         params = GenerateReportRequest(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        # Dates and format are validated by the job type's own input model, in one place.
-        report_input = {key: data[key] for key in ("start_date", "end_date", "format") if key in data}
         job = services.job_enqueue(
             owner=request.user,
             type_name="reports.generate",
-            input=report_input,
+            input=data["input"],
             priority=data.get("priority"),
             webhook_url=data.get("webhook_url", ""),
+            run_at=data.get("run_at"),
             client_address=client_address(request),
         )
         return accepted_response(request, job)

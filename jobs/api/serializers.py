@@ -1,23 +1,59 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import URLValidator
+from django.utils import timezone
 from django.urls import reverse
 from rest_framework import serializers
 
 from ..models import Job, JobStatus, Priority
 
 
-class JobCreateSerializer(serializers.Serializer):
+MAX_DELAY = timedelta(days=90)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so that a typo is an error instead of a silent default."""
+
+    def validate(self, attrs):
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return super().validate(attrs)
+
+
+class SubmissionSerializer(StrictSerializer):
+    """Options every submission takes, whatever its job type."""
+
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    webhook_url = serializers.URLField(
+        max_length=2000, required=False, allow_blank=True, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    run_at = serializers.DateTimeField(required=False, help_text="Run no earlier than this time (ISO 8601).")
+    delay_seconds = serializers.FloatField(
+        required=False, min_value=0, max_value=MAX_DELAY.total_seconds(), help_text="Run this many seconds from now."
+    )
+
+    def validate_run_at(self, value):
+        if value > timezone.now() + MAX_DELAY:
+            raise serializers.ValidationError(f"run_at may be at most {MAX_DELAY.days} days ahead.")
+        return value
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "run_at" in attrs and "delay_seconds" in attrs:
+            raise serializers.ValidationError({"run_at": ["Give run_at or delay_seconds, not both."]})
+        if "delay_seconds" in attrs:
+            attrs["run_at"] = timezone.now() + timedelta(seconds=attrs.pop("delay_seconds"))
+        return attrs
+
+
+class JobCreateSerializer(SubmissionSerializer):
     type = serializers.CharField(max_length=100)
     input = serializers.JSONField(default=dict, help_text="The job type's input (see /api/job-types/).")
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    webhook_url = serializers.URLField(max_length=2000, required=False, allow_blank=True)
-    run_at = serializers.DateTimeField(required=False, help_text="Run no earlier than this time.")
-    delay_seconds = serializers.FloatField(
-        required=False, min_value=0, max_value=90 * 24 * 3600, help_text="Run this many seconds from now."
-    )
 
     def validate_input(self, value):
         if not isinstance(value, dict):
@@ -28,11 +64,6 @@ class JobCreateSerializer(serializers.Serializer):
                 f"Input is {size} bytes; the limit is {settings.JOBS_MAX_INPUT_BYTES} bytes."
             )
         return value
-
-    def validate(self, attrs):
-        if "run_at" in attrs and "delay_seconds" in attrs:
-            raise serializers.ValidationError({"run_at": ["Give run_at or delay_seconds, not both."]})
-        return attrs
 
 
 class JobErrorSerializer(serializers.Serializer):

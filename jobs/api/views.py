@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from datetime import timedelta
-
 from django.conf import settings
 from django.http import FileResponse, Http404
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -65,16 +62,13 @@ class JobListCreateView(generics.ListAPIView):
         params = JobCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        run_at = data.get("run_at")
-        if "delay_seconds" in data:
-            run_at = timezone.now() + timedelta(seconds=data["delay_seconds"])
         job = services.job_enqueue(
             owner=request.user,
             type_name=data["type"],
             input=data["input"],
             priority=data.get("priority"),
             webhook_url=data.get("webhook_url", ""),
-            run_at=run_at,
+            run_at=data.get("run_at"),
             client_address=client_address(request),
         )
         return accepted_response(request, job)

@@ -35,6 +35,10 @@ BAD_JOBS = [
     pytest.param({"type": "reports.generate", "input": {"start_date": "2026-02-30", "end_date": "2026-03-01"}}, "input", id="bad-date"),
     pytest.param({"type": "reports.generate", "input": {"start_date": "2026-03-02", "end_date": "2026-03-01"}}, "input", id="end-before-start"),
     pytest.param({"type": "diagnostics.sleep", "input": {"pad": "x" * 70_000}}, "input", id="oversized-input"),
+    pytest.param({"type": "diagnostics.sleep", "input": {}, "extra": 1}, "extra", id="unknown-top-level-field"),
+    pytest.param({"type": "diagnostics.sleep", "webhook_url": "ftp://example.com/x"}, "webhook_url", id="ftp-webhook"),
+    pytest.param({"type": "diagnostics.sleep", "run_at": "9999-12-31T23:59:59Z"}, "run_at", id="run-at-too-far"),
+    pytest.param({"type": "diagnostics.sleep", "run_at": "2026-01-01T00:00:00Z", "delay_seconds": 5}, "run_at", id="both-delays"),
 ]
 
 
@@ -46,6 +50,21 @@ def test_bad_input_is_400_with_field_errors_and_creates_nothing(api, body, field
     assert field in response.json()
     assert Job.objects.count() == 0
     assert AuditEvent.objects.count() == 0
+
+
+def test_deeply_nested_json_is_400_not_a_crash(api):
+    depth = 100_000
+    for body in ("[" * depth + "]" * depth, '{"type": "diagnostics.sleep", "input": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"):
+        response = api.post("/api/jobs/", body, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert "detail" in response.json()
+    assert Job.objects.count() == 0
+
+
+def test_only_json_bodies_are_accepted(api):
+    response = api.post("/api/jobs/", {"type": "diagnostics.sleep"}, format="multipart")
+    assert response.status_code == 415
+    assert Job.objects.count() == 0
 
 
 def test_field_errors_name_the_input_field(api):
@@ -64,6 +83,7 @@ def test_field_errors_name_the_input_field(api):
         pytest.param({"start_date": "yesterday", "end_date": "2026-01-01"}, id="bad-date"),
         pytest.param({"start_date": "2026-01-05", "end_date": "2026-01-01"}, id="end-before-start"),
         pytest.param({"start_date": "2026-01-01", "end_date": "2026-01-02", "format": "xlsx"}, id="bad-format"),
+        pytest.param({"start_date": "2026-01-01", "end_date": "2026-01-02", "extra": 1}, id="unknown-field"),
     ],
 )
 def test_bad_report_request_is_400(api, body):
@@ -72,10 +92,25 @@ def test_bad_report_request_is_400(api, body):
     assert Job.objects.count() == 0
 
 
-def test_oversized_request_body_is_refused(api, settings):
+def test_report_errors_are_reported_against_the_endpoints_own_fields(api):
+    response = api.post("/api/reports/generate", {"start_date": "2026-01-05", "end_date": "2026-01-01"}, format="json")
+    assert response.json() == {"end_date": ["end_date must not be before start_date."]}
+
+
+def test_a_report_can_be_delayed(api):
+    response = api.post(
+        "/api/reports/generate", {"start_date": "2026-01-01", "end_date": "2026-01-02", "delay_seconds": 60}, format="json"
+    )
+    assert response.status_code == 202
+    job = Job.objects.get(id=response.json()["id"])
+    assert job.status == JobStatus.SCHEDULED and job.input == {"start_date": "2026-01-01", "end_date": "2026-01-02", "format": "csv"}
+
+
+def test_oversized_request_body_is_413_json(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = api.post("/api/jobs/", {"type": "diagnostics.sleep", "input": {"x": "y" * 2000}}, format="json")
-    assert response.status_code in (400, 413)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body too large."}
     assert Job.objects.count() == 0
 
 
