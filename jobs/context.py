@@ -26,6 +26,7 @@ class JobContext:
         """Report progress 0-100. Writes are coalesced to one per JOBS_PROGRESS_MIN_INTERVAL, and
         progress never goes backwards within an attempt. Raises JobCancelled once the job is
         cancelled, so a handler stops at its next progress call."""
+        called_at = time.time()
         self._percent = max(self._percent, min(100, max(0, int(percent))))
         self._message = message
         now = time.monotonic()
@@ -33,7 +34,7 @@ class JobContext:
             self._last_write = now
             services.job_report_progress(self.job_id, self.attempt, self._percent, self._message)
             self.job.progress, self.job.progress_message = self._percent, self._message[:200]
-            events.publish({"type": "progress", "job": events.job_payload(self.job)}, self.job.owner_id)
+            events.publish(events.job_event(self.job, at=called_at), self.job.owner_id)
 
     @property
     def last_message(self) -> str:

@@ -1,7 +1,8 @@
 """Live job events: published to channel-layer groups, consumed by the WebSocket and SSE endpoints.
 
-An event is `{"type": "progress" | "completed" | "failed" | "cancelled", "job": {the job as the API
-shows it}}`. Each goes to the job's group, its owner's group and the staff group.
+An event is `{"type": "progress" | "completed" | "failed" | "cancelled", "at": <unix time of the
+change>, "job": {the job as the API shows it}}`. Each goes to the job's group, its owner's group and
+the staff group.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -102,12 +104,16 @@ def publish(event: dict, owner_id: int) -> None:
         logger.warning("Could not push %s event for job %s.", event["type"], event["job"]["id"], exc_info=True)
 
 
+def job_event(job: Job, at: float | None = None) -> dict:
+    return {"type": event_type_for(job.status), "at": at or time.time(), "job": job_payload(job)}
+
+
 def job_publish_state(job_id: str) -> None:
     """Read the job as it is now and push it to its followers."""
     job = Job.objects.filter(id=job_id).first()
     if job is not None:
-        publish({"type": event_type_for(job.status), "job": job_payload(job)}, job.owner_id)
+        publish(job_event(job), job.owner_id)
 
 
 def job_snapshot(job: Job) -> dict:
-    return {"type": "snapshot", "job": job_payload(job)}
+    return {"type": "snapshot", "at": time.time(), "job": job_payload(job)}

@@ -144,7 +144,7 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
             return None
         JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
     job = Job.objects.select_related("owner").get(id=job_id)
-    events.publish({"type": "progress", "job": events.job_payload(job)}, job.owner_id)
+    events.publish(events.job_event(job), job.owner_id)
     return job
 
 

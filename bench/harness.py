@@ -1,0 +1,72 @@
+"""A running stack for benchmarks: database, Redis, uvicorn and a Celery worker, as production runs them.
+
+Uses DATABASE_URL / REDIS_URL when set (the figures that matter: PostgreSQL and Redis), otherwise
+a SQLite file under var/bench and the embedded Redis.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def stack(worker_concurrency: int = 2):
+    from config import embedded_redis
+    from tests.support import AsgiServer, WorkerProcess
+
+    var = ROOT / "var" / "bench"
+    var.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SECRET_KEY", "benchmark-only")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{var / 'bench.sqlite3'}")
+    redis = None
+    if not os.environ.get("REDIS_URL"):
+        redis, os.environ["REDIS_URL"] = embedded_redis.start(var / "redis")
+    subprocess.check_call([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    token = Token.objects.get_or_create(user=user)[0].key
+    server = AsgiServer(os.environ["DATABASE_URL"], var).start()
+    worker = WorkerProcess(os.environ["DATABASE_URL"], var, concurrency=worker_concurrency).start()
+    try:
+        yield server, token
+    finally:
+        worker.stop()
+        server.stop()
+        if redis:
+            redis.terminate()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))]
+
+
+def write_result(name: str, figures: dict, table: list[tuple[str, str]]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "database": os.environ["DATABASE_URL"].split("://")[0],
+        "broker": os.environ.get("CELERY_BROKER_URL", os.environ["REDIS_URL"]).split("://")[0],
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps({**meta, **figures}, indent=2) + "\n")
+    lines = [f"# {name}", "", f"{meta['when']} · {meta['machine']} · {meta['database']} + {meta['broker']}", "",
+             "| figure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in table)]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
