@@ -63,11 +63,22 @@ class Job(models.Model):
 
     webhook_url = models.URLField(max_length=2000, blank=True, default="")
 
+    # A batch parent fans out into children; its progress is the share of children finished.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    # Idempotency-Key of the request that created the job, and a hash of that request's body.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # "<schedule>@<fire time>" for jobs created by a schedule: one job per firing, however many beats.
+    schedule_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["owner", "-id"], name="job_owner_recent"),
             models.Index(fields=["status", "created_at"], name="job_status_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "idempotency_key"], name="one_job_per_idempotency_key"),
         ]
 
     def __str__(self) -> str:
