@@ -14,10 +14,11 @@ app.autodiscover_tasks()
 
 
 class _QuietHousekeeping(logging.Filter):
-    """The dispatcher runs every second; its received/succeeded lines would drown the log."""
+    """The dispatcher and reaper run every few seconds; their received/succeeded lines would drown the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "jobs.dispatch_due" not in record.getMessage()
+        message = record.getMessage()
+        return "jobs.dispatch_due" not in message and "jobs.reap_stalled" not in message
 
 
 for _logger in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):

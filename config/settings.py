@@ -166,7 +166,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 1.0,  # delayed jobs start at most about a second late
         "options": {"queue": "high", "expires": 5},
     },
+    "jobs.reap_stalled": {
+        "task": "jobs.reap_stalled",
+        "schedule": env_float("JOBS_REAPER_INTERVAL", 5.0),
+        "options": {"queue": "high", "expires": 30},
+    },
 }
+# On SIGTERM a worker stops taking messages and gives running jobs this long to finish; then it
+# stops, and the unfinished attempts are retried (their messages are re-queued, and the reaper
+# notices the silent heartbeat).
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("JOBS_SHUTDOWN_GRACE_SECONDS", 60.0)
 CELERY_TIMEZONE = TIME_ZONE
 # A worker's Django DB connection is kept across tasks instead of reopened for every task.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
@@ -190,6 +199,13 @@ JOBS_PROGRESS_MIN_INTERVAL = env_float("JOBS_PROGRESS_MIN_INTERVAL", 0.2)
 JOBS_DISPATCH_GRACE_SECONDS = env_int("JOBS_DISPATCH_GRACE_SECONDS", 10)
 # An SSE stream sends a comment line after this many seconds without events, to keep proxies open.
 JOBS_SSE_HEARTBEAT_SECONDS = env_float("JOBS_SSE_HEARTBEAT_SECONDS", 15.0)
+# A running job marks itself alive this often (and on every progress write) ...
+JOBS_HEARTBEAT_INTERVAL = env_float("JOBS_HEARTBEAT_INTERVAL", 5.0)
+# ... and is declared lost (retried, or failed when out of attempts) after this long without a sign.
+JOBS_STALL_TIMEOUT = env_float("JOBS_STALL_TIMEOUT", 60.0)
+# A job still waiting this long after its publish, while its queue holds fewer messages than such
+# jobs, is published again (the broker lost messages, e.g. a Redis restart without persistence).
+JOBS_REDISPATCH_SECONDS = env_float("JOBS_REDISPATCH_SECONDS", 60.0)
 # Seconds a client is told to wait before polling again (Retry-After on 202).
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
 

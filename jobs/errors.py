@@ -42,6 +42,15 @@ class InvalidJobInput(JobServiceError):
         super().__init__("Invalid job input.", {"input": errors})
 
 
+class IdempotencyKeyReused(JobServiceError):
+    """An Idempotency-Key already used for a different request (HTTP 422)."""
+
+    status_code = 422
+
+    def __init__(self):
+        super().__init__("This Idempotency-Key was already used with a different request.")
+
+
 class JobStateConflict(JobServiceError):
     """The requested action is not allowed in the job's current state."""
 

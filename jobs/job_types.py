@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .context import JobContext
 from .errors import PermanentError, TransientError
+from .models import DiagnosticsEffect
 from .registry import JobInput, job_type
 
 
@@ -16,6 +17,7 @@ class SleepInput(JobInput):
     steps: int = Field(1, ge=1, le=1000, description="Progress steps the sleep is divided into.")
     fail_attempts: int = Field(0, ge=0, le=100, description="Raise an error on this many first attempts.")
     error: Literal["transient", "permanent"] = Field("transient", description="Kind of error to raise.")
+    record_effect: bool = Field(False, description="Record a side effect row, idempotently (for fault tests).")
 
 
 @job_type("diagnostics.sleep", input=SleepInput)
@@ -27,4 +29,7 @@ def diagnostics_sleep(ctx: JobContext, data: SleepInput) -> dict:
     if ctx.attempt <= data.fail_attempts:
         error = TransientError if data.error == "transient" else PermanentError
         raise error(f"diagnostics.sleep failed on purpose on attempt {ctx.attempt} of {data.fail_attempts}")
+    if data.record_effect:
+        # An idempotent side effect: keyed by the job, so a re-run after a lost worker is a no-op.
+        DiagnosticsEffect.objects.get_or_create(job_id=ctx.job_id, defaults={"attempt": ctx.attempt})
     return {"slept_seconds": data.seconds, "steps": data.steps, "attempt": ctx.attempt}

@@ -144,3 +144,12 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target} by {self.actor_id}"
+
+
+class DiagnosticsEffect(models.Model):
+    """The side effect of a diagnostics.sleep job with record_effect: one row per job, written the
+    idempotent way (keyed by the job), so fault tests can count that no effect happened twice."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="diagnostics_effect")
+    attempt = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import traceback
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 
 from . import services
 from .context import JobContext
@@ -27,6 +30,35 @@ def error_fields(exc: BaseException) -> dict:
     }
 
 
+class Heartbeat:
+    """Marks the attempt alive every JOBS_HEARTBEAT_INTERVAL seconds while the handler runs, even a
+    handler that never reports progress; the reaper retries jobs whose heartbeat stops."""
+
+    def __init__(self, job_id: str, attempt: int):
+        self.job_id, self.attempt = job_id, attempt
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOBS_HEARTBEAT_INTERVAL):
+                try:
+                    if not services.job_heartbeat(self.job_id, self.attempt):
+                        return  # cancelled or superseded: the handler learns at its next progress()
+                except Exception:
+                    logger.warning("Heartbeat for job %s failed.", self.job_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+
 def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
     """Run attempt `attempt` of job `job_id`; returns what happened, for logs and tests."""
     job = services.job_claim(job_id, attempt, worker=worker, pid=os.getpid())
@@ -43,7 +75,8 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
             raise PermissionError(f"The owner of job {job.id} is no longer active.")
         data = job_type.validate_input(job.input)
         ctx = JobContext(job, attempt)
-        output = job_type.handler(ctx, data)
+        with Heartbeat(job_id, attempt):
+            output = job_type.handler(ctx, data)
         # Round-trip through JSON so that dates and decimals are stored the way the API shows them.
         output = json.loads(json.dumps(output, cls=DjangoJSONEncoder))
     except AttemptSuperseded:

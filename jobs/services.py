@@ -5,25 +5,46 @@ functions here say so in their return value instead of reading, checking and sav
 """
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import events
-from .errors import AttemptSuperseded, JobCancelled, JobStateConflict
+from .errors import AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
 from .models import AuditEvent, Job, JobAttempt, JobStatus, Priority, QUEUE_FOR_PRIORITY
 from .registry import get_job_type
 
 logger = logging.getLogger(__name__)
 
 CANCELLABLE_STATUSES = (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RUNNING)
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+
+def reconnect_once(func):
+    """Worker-side writes survive a dropped database connection (server restart, failover,
+    pg_terminate_backend): close the dead connection and run the write once more. Every write
+    here is a conditional UPDATE, so running it again after an unknown outcome is safe."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block:
+                raise
+            logger.warning("Database connection lost in %s; reconnecting once.", func.__name__)
+            connection.close()
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def audit_record(
@@ -57,6 +78,8 @@ def job_enqueue(
     webhook_url: str = "",
     run_at: datetime | None = None,
     client_address: str | None = None,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
 ) -> Job:
     """Validate input against the job type, store the job, and publish it once the row is committed."""
     job_type = get_job_type(type_name)
@@ -72,6 +95,8 @@ def job_enqueue(
             run_at=run_at,
             status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
             max_attempts=job_type.retry.max_attempts,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
         )
         audit_record(
             actor=owner,
@@ -82,6 +107,35 @@ def job_enqueue(
         )
         if not scheduled:
             transaction.on_commit(partial(job_publish, job.id, 1, job.queue))
+    return job
+
+
+def job_enqueue_idempotent(*, owner: Any, idempotency_key: str, request_fingerprint: str, **submission) -> tuple[Job, bool]:
+    """job_enqueue behind an Idempotency-Key: the same key and request from the same owner within
+    24 hours returns the original job (created=False); the same key with a different request
+    raises IdempotencyKeyReused. Concurrent duplicates create one job: the unique (owner, key)
+    constraint lets exactly one INSERT win, and the others read the winner."""
+    existing = _job_for_idempotency_key(owner, idempotency_key)
+    if existing is None:
+        try:
+            with transaction.atomic():
+                job = job_enqueue(
+                    owner=owner, idempotency_key=idempotency_key, request_fingerprint=request_fingerprint, **submission
+                )
+            return job, True
+        except IntegrityError:
+            existing = Job.objects.get(owner=owner, idempotency_key=idempotency_key)
+    if existing.request_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused()
+    return existing, False
+
+
+def _job_for_idempotency_key(owner: Any, key: str) -> Job | None:
+    job = Job.objects.filter(owner=owner, idempotency_key=key).first()
+    if job is not None and job.created_at < timezone.now() - IDEMPOTENCY_KEY_TTL:
+        # Expired: free the key for a new request.
+        Job.objects.filter(id=job.id, idempotency_key=key).update(idempotency_key=None)
+        return None
     return job
 
 
@@ -118,12 +172,79 @@ def jobs_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
     )
     for job_id, attempts, priority in list(lost.values_list("id", "attempts", "priority")[:limit]):
         published += job_publish(job_id, attempts + 1, QUEUE_FOR_PRIORITY[Priority(priority)])
+    return published + jobs_redispatch_lost_messages(now, limit)
+
+
+def jobs_redispatch_lost_messages(now: datetime, limit: int = 500) -> int:
+    """Publish again jobs whose message the broker lost (a Redis restart without persistence, a
+    failover). The evidence: a queue holding fewer messages than jobs that have waited on it for
+    longer than JOBS_REDISPATCH_SECONDS. A job that did have its message gets two; the second is
+    dropped at claim, so a false alarm costs one UPDATE per job."""
+    from .selectors import broker_queue_lengths
+
+    stale = now - timedelta(seconds=settings.JOBS_REDISPATCH_SECONDS)
+    overdue = Job.objects.filter(dispatched_at__lt=stale).filter(
+        Q(status=JobStatus.PENDING) | Q(status=JobStatus.RETRYING, next_retry_at__lt=stale)
+    )
+    published = 0
+    lengths = broker_queue_lengths()
+    for priority, queue in QUEUE_FOR_PRIORITY.items():
+        waiting = overdue.filter(priority=priority)
+        in_broker = lengths.get(queue)
+        if in_broker is None or in_broker >= waiting.count():
+            continue
+        for job_id, attempts in list(waiting.values_list("id", "attempts")[:limit]):
+            if job_publish(job_id, attempts + 1, queue):
+                Job.objects.filter(id=job_id).update(dispatched_at=timezone.now())
+                published += 1
+    if published:
+        logger.warning("Re-published %s jobs whose broker messages were lost.", published)
     return published
+
+
+def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
+    """Running jobs whose heartbeat stopped (worker killed, machine gone) become a new attempt,
+    or fail with "worker lost" when their attempts are used up."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT)
+    stalled = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    reaped = 0
+    for job_id, attempt in list(stalled.values_list("id", "attempts")[:limit]):
+        error = {
+            "error_type": "jobs.errors.WorkerLost",
+            "error_message": f"Worker lost: no heartbeat for {settings.JOBS_STALL_TIMEOUT} s during attempt {attempt}.",
+            "traceback": "",
+        }
+        job = Job.objects.only("max_attempts", "priority").get(id=job_id)
+        with transaction.atomic():
+            fenced = Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt, heartbeat_at__lt=cutoff)
+            if attempt < job.max_attempts:
+                done = fenced.update(
+                    status=JobStatus.RETRYING, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
+                    error_type=error["error_type"], error_message=error["error_message"],
+                )
+                if done:
+                    transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.queue))
+            else:
+                done = fenced.update(
+                    status=JobStatus.FAILED, completed_at=now,
+                    error_type=error["error_type"], error_message=error["error_message"],
+                )
+            if done:
+                JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
+                    outcome=JobAttempt.Outcome.LOST, finished_at=now, **error
+                )
+                _announce(job_id)
+                reaped += 1
+    if reaped:
+        logger.warning("Reaped %s stalled jobs.", reaped)
+    return reaped
 
 
 # --- running: called by the worker, fenced by the attempt number -----------------
 
 
+@reconnect_once
 def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = None) -> Job | None:
     """Take attempt `attempt` of a waiting job. None when it is not this message's to run
     (a duplicate, a stale redelivery, or a job cancelled meanwhile)."""
@@ -169,17 +290,26 @@ def _announce(job_id: str) -> None:
     transaction.on_commit(partial(events.job_publish_state, job_id))
 
 
+@reconnect_once
 def job_report_progress(job_id: str, attempt: int, percent: int, message: str) -> None:
     """Persist progress (and a heartbeat); raise JobCancelled or AttemptSuperseded when fenced out."""
     if not _running(job_id, attempt).update(progress=percent, progress_message=message[:200], heartbeat_at=timezone.now()):
         raise fenced_out_error(job_id)
 
 
+@reconnect_once
+def job_heartbeat(job_id: str, attempt: int) -> bool:
+    """The worker still holds this attempt; False once it no longer does (cancelled, superseded)."""
+    return bool(_running(job_id, attempt).update(heartbeat_at=timezone.now()))
+
+
+@reconnect_once
 def job_attach_result(job_id: str, attempt: int, name: str) -> None:
     if not _running(job_id, attempt).update(result_file=name):
         raise fenced_out_error(job_id)
 
 
+@reconnect_once
 def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "") -> bool:
     now = timezone.now()
     with transaction.atomic():
@@ -199,6 +329,7 @@ def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progr
     return bool(done)
 
 
+@reconnect_once
 def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, duration_ms: int) -> bool:
     """The attempt hit a transient error: wait `delay` seconds, then run attempt + 1."""
     now = timezone.now()
@@ -219,6 +350,7 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
     return bool(done)
 
 
+@reconnect_once
 def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
     now = timezone.now()
     with transaction.atomic():
@@ -235,6 +367,7 @@ def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
     return bool(done)
 
 
+@reconnect_once
 def job_attempt_cancelled(job_id: str, attempt: int, duration_ms: int) -> None:
     """The handler stopped because the job was cancelled while it ran; the job row already says so."""
     _close_attempt(job_id, attempt, JobAttempt.Outcome.CANCELLED, duration_ms)

@@ -24,3 +24,9 @@ def run_job(self, job_id: str, attempt: int) -> str:
 def dispatch_due() -> int:
     """Beat runs this every second: due scheduled jobs and lost publishes go to the broker."""
     return services.jobs_dispatch_due()
+
+
+@shared_task(name="jobs.reap_stalled", ignore_result=True)
+def reap_stalled() -> int:
+    """Beat runs this every few seconds: running jobs whose worker died get a new attempt."""
+    return services.jobs_reap_stalled()

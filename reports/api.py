@@ -8,9 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import services
 from jobs.api.serializers import JobAcceptedSerializer, SubmissionSerializer
-from jobs.api.views import accepted_response, client_address
+from jobs.api.views import IDEMPOTENCY_KEY_HEADER, submit_job
 from jobs.errors import InvalidJobInput
 from jobs.registry import get_job_type
 
@@ -37,21 +36,21 @@ class GenerateReportRequest(SubmissionSerializer):
 
 
 class GenerateReportView(APIView):
-    @extend_schema(request=GenerateReportRequest, responses={202: JobAcceptedSerializer})
+    @extend_schema(
+        request=GenerateReportRequest, responses={202: JobAcceptedSerializer}, parameters=[IDEMPOTENCY_KEY_HEADER]
+    )
     def post(self, request: Request) -> Response:
         params = GenerateReportRequest(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        job = services.job_enqueue(
-            owner=request.user,
+        return submit_job(
+            request,
             type_name="reports.generate",
             input=data["input"],
             priority=data.get("priority"),
             webhook_url=data.get("webhook_url", ""),
             run_at=data.get("run_at"),
-            client_address=client_address(request),
         )
-        return accepted_response(request, job)
 
 
 urlpatterns = [path("reports/generate", GenerateReportView.as_view(), name="report-generate")]

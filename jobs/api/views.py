@@ -1,6 +1,8 @@
 """Thin API views: parse, call a service or selector, shape the answer."""
 from __future__ import annotations
 
+import hashlib
+import json
 import mimetypes
 import os
 from django.conf import settings
@@ -21,6 +23,43 @@ from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializ
 
 def client_address(request: Request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
+
+
+IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    description="Repeat a request safely: the same key and body within 24 h return the original job; "
+    "the same key with another body answers 422.",
+)
+
+
+def request_fingerprint(request: Request) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: the endpoint and the JSON body."""
+    canonical = json.dumps({"path": request.path, "body": request.data}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit_job(request: Request, **submission) -> Response:
+    """Enqueue for the requesting user and answer 202; with an Idempotency-Key, a repeated request
+    answers 202 with the original job and `Idempotent-Replayed: true`."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        job = services.job_enqueue(owner=request.user, client_address=client_address(request), **submission)
+        return accepted_response(request, job)
+    if not 1 <= len(key) <= 255:
+        raise serializers.ValidationError({"Idempotency-Key": ["Must be 1 to 255 characters."]})
+    job, created = services.job_enqueue_idempotent(
+        owner=request.user,
+        idempotency_key=key,
+        request_fingerprint=request_fingerprint(request),
+        client_address=client_address(request),
+        **submission,
+    )
+    response = accepted_response(request, job)
+    if not created:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def accepted_response(request: Request, job: Job) -> Response:
@@ -57,21 +96,21 @@ class JobListCreateView(generics.ListAPIView):
             raise serializers.ValidationError({"status": [f"Must be one of: {', '.join(JobStatus.values)}."]})
         return selectors.job_list(self.request.user, status=status_filter, type_name=self.request.query_params.get("type"))
 
-    @extend_schema(request=JobCreateSerializer, responses={202: JobAcceptedSerializer})
+    @extend_schema(
+        request=JobCreateSerializer, responses={202: JobAcceptedSerializer}, parameters=[IDEMPOTENCY_KEY_HEADER]
+    )
     def post(self, request: Request) -> Response:
         params = JobCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        job = services.job_enqueue(
-            owner=request.user,
+        return submit_job(
+            request,
             type_name=data["type"],
             input=data["input"],
             priority=data.get("priority"),
             webhook_url=data.get("webhook_url", ""),
             run_at=data.get("run_at"),
-            client_address=client_address(request),
         )
-        return accepted_response(request, job)
 
 
 class JobDetailView(APIView):
