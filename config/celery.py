@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 
 from celery import Celery
+from celery.signals import worker_shutting_down
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -23,3 +26,16 @@ class _QuietHousekeeping(logging.Filter):
 
 for _logger in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
     logging.getLogger(_logger).addFilter(_QuietHousekeeping())
+
+
+@worker_shutting_down.connect
+def _bound_warm_shutdown(sig, how, exitcode, **kwargs):
+    """SIGTERM starts a warm shutdown, which Celery lets run for as long as the tasks take. Give it
+    JOBS_SHUTDOWN_GRACE_SECONDS, then turn it into a cold one (SIGQUIT): running tasks are cancelled,
+    their messages go back to the broker, and the reaper retries the attempts they were running."""
+    from django.conf import settings
+
+    if how == "Warm" and settings.JOBS_SHUTDOWN_GRACE_SECONDS > 0:
+        timer = threading.Timer(settings.JOBS_SHUTDOWN_GRACE_SECONDS, os.kill, (os.getpid(), signal.SIGQUIT))
+        timer.daemon = True
+        timer.start()

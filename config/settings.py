@@ -173,9 +173,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # On SIGTERM a worker stops taking messages and gives running jobs this long to finish; then it
-# stops, and the unfinished attempts are retried (their messages are re-queued, and the reaper
-# notices the silent heartbeat).
-CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_float("JOBS_SHUTDOWN_GRACE_SECONDS", 60.0)
+# stops, and the unfinished attempts are retried (see config/celery.py).
+JOBS_SHUTDOWN_GRACE_SECONDS = env_float("JOBS_SHUTDOWN_GRACE_SECONDS", 60.0)
 CELERY_TIMEZONE = TIME_ZONE
 # A worker's Django DB connection is kept across tasks instead of reopened for every task.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)

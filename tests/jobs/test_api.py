@@ -189,3 +189,28 @@ def test_queue_stats_are_for_staff_only(api, staff_api, user):
     assert set(stats["queues"]) == {"high", "default", "low"}
     assert all(isinstance(n, int) for n in stats["queues"].values()), "read from the real broker"
     assert stats["jobs"]["running"] == 1 and stats["jobs"]["failed"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_cancels_of_one_job_succeed_once(user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    job = make_job(user, status=JobStatus.PENDING)
+    key = Token.objects.create(user=user).key
+
+    def cancel(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        try:
+            return client.post(f"/api/jobs/{job.id}/cancel").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(pool.map(cancel, range(6)))
+
+    assert codes == [200] + [409] * 5
+    assert AuditEvent.objects.filter(action="job.cancel", job=job).count() == 1

@@ -1,0 +1,72 @@
+"""A whole stack per test, on a Redis of its own that the test may stop, restart or lose."""
+from __future__ import annotations
+
+import pytest
+import requests
+from django.db import connections
+from rest_framework.authtoken.models import Token
+
+from ..support import AsgiServer, BeatProcess, RedisProcess, WorkerProcess, database_url
+
+# Short timings so that faults are detected in seconds, not minutes.
+FAULT_ENV = {
+    "JOBS_HEARTBEAT_INTERVAL": "0.5",
+    "JOBS_STALL_TIMEOUT": "3",
+    "JOBS_REAPER_INTERVAL": "1",
+    "JOBS_DISPATCH_GRACE_SECONDS": "2",
+    "JOBS_REDISPATCH_SECONDS": "3",
+    "JOBS_SHUTDOWN_GRACE_SECONDS": "4",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+}
+
+
+class Stack:
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.database = database_url(connections["default"].settings_dict)
+        self.redis = RedisProcess(tmp_path / "redis").start()
+        self.env = {**FAULT_ENV, "REDIS_URL": self.redis.url}
+        self.web = AsgiServer(self.database, tmp_path, env=self.env).start()
+        self.beat = BeatProcess(self.database, tmp_path, env=self.env).start()
+        self.workers: list[WorkerProcess] = []
+        self.token = ""
+
+    def start_worker(self, concurrency: int = 2) -> WorkerProcess:
+        worker = WorkerProcess(self.database, self.tmp, env=self.env, concurrency=concurrency).start()
+        self.workers.append(worker)
+        return worker
+
+    def submit(self, session: requests.Session | None = None, **input) -> str:
+        response = (session or requests).post(
+            f"{self.web.url}/api/jobs/",
+            json={"type": "diagnostics.sleep", "input": input},
+            headers={"Authorization": f"Token {self.token}"},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.beat, self.web]:
+            process.kill()
+        self.redis.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.log()}" for p in [*self.workers, self.beat, self.web])
+
+
+@pytest.fixture
+def stack(transactional_db, user, tmp_path, request):
+    stack = Stack(tmp_path)
+    stack.token = Token.objects.create(user=user).key
+    yield stack
+    stack.stop()
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        print(stack.logs())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
