@@ -1,30 +1,213 @@
-from django.contrib import admin
+"""The operator's console: jobs, the dead-letter queue (replay, edit and replay, discard), audit."""
+from __future__ import annotations
 
-from .models import AuditEvent, Job, JobAttempt
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from . import services
+from .errors import InvalidJobInput, UnknownJobType
+from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
+
+
+def client_address(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def pretty_json(value) -> str:
+    if value in (None, "", {}):
+        return "—"
+    return format_html("<pre style='margin:0;white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
 
 
 class JobAttemptInline(admin.TabularInline):
     model = JobAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "outcome", "worker", "pid", "started_at", "finished_at", "duration_ms", "error_type", "error_message"]
+    fields = ["number", "outcome", "worker", "pid", "started_at", "finished_at", "duration_ms", "error_type",
+              "error_message", "traceback_text"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="traceback")
+    def traceback_text(self, attempt: JobAttempt) -> str:
+        if not attempt.traceback:
+            return "—"
+        return format_html("<details><summary>show</summary><pre style='white-space:pre-wrap'>{}</pre></details>",
+                           attempt.traceback)
 
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "status", "priority", "owner", "progress", "attempts", "created_at", "completed_at"]
-    list_filter = ["status", "type", "priority", "created_at"]
-    search_fields = ["id", "owner__username", "owner__email"]
+
+class JobAdminBase(admin.ModelAdmin):
+    list_display = ["id", "type", "status_badge", "priority", "owner", "progress", "attempts_used", "error_type",
+                    "created_at", "completed_at"]
     list_select_related = ["owner"]
-    readonly_fields = [f.name for f in Job._meta.fields]
+    search_fields = ["=id", "owner__username", "owner__email"]
+    date_hierarchy = "created_at"
     inlines = [JobAttemptInline]
+    readonly_fields = [
+        "id", "type", "status", "priority", "owner", "progress", "progress_message", "input_json", "output_json",
+        "error_type", "error_message", "last_traceback", "attempts", "max_attempts", "created_at", "run_at",
+        "dispatched_at", "started_at", "heartbeat_at", "next_retry_at", "completed_at", "discarded_at",
+        "webhook_url", "result_file", "parent", "idempotency_key", "schedule_key",
+    ]
+    fields = readonly_fields
+    actions = ["replay_selected", "cancel_selected"]
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # Viewing is a change-permission page in the admin; the fields themselves are read-only.
+        return request.user.is_staff
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, job: Job) -> str:
+        colours = {"completed": "#17642f", "failed": "#8f1d1d", "running": "#1b4f91", "retrying": "#7a5300"}
+        return format_html("<b style='color:{}'>{}</b>", colours.get(job.status, "#555"), job.status)
+
+    @admin.display(description="attempts")
+    def attempts_used(self, job: Job) -> str:
+        return f"{job.attempts}/{job.max_attempts}"
+
+    @admin.display(description="input")
+    def input_json(self, job: Job) -> str:
+        return pretty_json(job.input)
+
+    @admin.display(description="output")
+    def output_json(self, job: Job) -> str:
+        return pretty_json(job.output)
+
+    @admin.display(description="traceback (last attempt)")
+    def last_traceback(self, job: Job) -> str:
+        attempt = job.attempt_rows.exclude(traceback="").order_by("-number").first()
+        if attempt is None:
+            return "—"
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", attempt.traceback)
+
+    @admin.action(description="Replay selected jobs (failed or cancelled)")
+    def replay_selected(self, request, queryset):
+        replayed = skipped = 0
+        for job in queryset:
+            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED) and services.job_replay(
+                job, actor=request.user, client_address=client_address(request)
+            ):
+                replayed += 1
+            else:
+                skipped += 1
+        self.message_user(request, f"Replayed {replayed} job(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"Skipped {skipped} job(s) that were not failed or cancelled "
+                                       "(or were replayed meanwhile).", messages.WARNING)
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_selected(self, request, queryset):
+        cancelled = 0
+        for job in queryset:
+            try:
+                services.job_cancel(job, actor=request.user, client_address=client_address(request))
+                cancelled += 1
+            except services.JobStateConflict:
+                pass
+        self.message_user(request, f"Cancelled {cancelled} of {queryset.count()} job(s).", messages.SUCCESS)
+
+
+@admin.register(Job)
+class JobAdmin(JobAdminBase):
+    list_filter = ["status", "type", "priority", ("owner", admin.RelatedOnlyFieldListFilter), "created_at"]
+
+
+class ReplayInputForm(forms.Form):
+    input = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "cols": 80, "style": "font-family:monospace"}))
+
+    def __init__(self, *args, job: Job, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.job = job
+
+    def clean_input(self):
+        try:
+            value = json.loads(self.cleaned_data["input"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+        from .registry import get_job_type
+
+        try:
+            get_job_type(self.job.type).validate_input(value)
+        except (InvalidJobInput, UnknownJobType) as exc:
+            errors = exc.errors.get("input", exc.errors)
+            raise forms.ValidationError([f"{field}: {'; '.join(msgs)}" for field, msgs in errors.items()]) from None
+        return value
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(JobAdminBase):
+    list_filter = ["type", "error_type", "completed_at", "priority"]
+    actions = ["replay_selected", "discard_selected"]
+    change_list_template = "admin/jobs/deadletter/change_list.html"
+    change_form_template = "admin/jobs/deadletter/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=JobStatus.FAILED, discarded_at__isnull=True)
+
+    def changelist_view(self, request, extra_context=None):
+        counts = (
+            self.get_queryset(request).values("error_type").annotate(count=Count("id")).order_by("-count", "error_type")
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "error_counts": counts})
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/replay-with-input/", self.admin_site.admin_view(self.replay_with_input_view),
+                 name="jobs_deadletter_replay_with_input"),
+            path("<path:object_id>/replay/", self.admin_site.admin_view(self.replay_view), name="jobs_deadletter_replay"),
+            path("<path:object_id>/discard/", self.admin_site.admin_view(self.discard_view),
+                 name="jobs_deadletter_discard"),
+            *super().get_urls(),
+        ]
+
+    def replay_view(self, request, object_id):
+        job = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if request.method == "POST":
+            if services.job_replay(job, actor=request.user, client_address=client_address(request)):
+                self.message_user(request, f"Job {job.id} replayed.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Job {job.id} was replayed meanwhile; nothing done.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.id]))
+
+    def discard_view(self, request, object_id):
+        job = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if request.method == "POST" and services.job_discard(job, actor=request.user, client_address=client_address(request)):
+            self.message_user(request, f"Job {job.id} discarded; it stays in the job list for audit.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:jobs_deadletter_changelist"))
+
+    def replay_with_input_view(self, request, object_id):
+        job = get_object_or_404(self.get_queryset(request), pk=object_id)
+        form = ReplayInputForm(request.POST or None, job=job, initial={"input": json.dumps(job.input, indent=2)})
+        if request.method == "POST" and form.is_valid():
+            if services.job_replay(job, actor=request.user, client_address=client_address(request),
+                                   input=form.cleaned_data["input"]):
+                self.message_user(request, f"Job {job.id} replayed with the edited input.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Job {job.id} was replayed meanwhile; nothing done.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.id]))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "job": job, "form": form,
+                   "title": f"Replay {job.type} {job.id} with edited input"}
+        return TemplateResponse(request, "admin/jobs/deadletter/replay_with_input.html", context)
+
+    @admin.action(description="Discard selected dead letters (kept for audit)")
+    def discard_selected(self, request, queryset):
+        discarded = sum(
+            services.job_discard(job, actor=request.user, client_address=client_address(request)) for job in queryset
+        )
+        self.message_user(request, f"Discarded {discarded} job(s).", messages.SUCCESS)
 
 
 @admin.register(AuditEvent)

@@ -9,7 +9,7 @@ from pydantic import Field
 from .context import JobContext
 from .errors import PermanentError, TransientError
 from .models import DiagnosticsEffect
-from .registry import JobInput, job_type
+from .registry import JobInput, RetryPolicy, job_type
 
 
 class SleepInput(JobInput):
@@ -20,7 +20,8 @@ class SleepInput(JobInput):
     record_effect: bool = Field(False, description="Record a side effect row, idempotently (for fault tests).")
 
 
-@job_type("diagnostics.sleep", input=SleepInput)
+# Equal jitter with a 1 s base: short, predictable waits (0.5-1 s, 1-2 s, 2-4 s, ...) for demos and tests.
+@job_type("diagnostics.sleep", input=SleepInput, retry=RetryPolicy(max_attempts=5, base=1.0, cap=60.0, jitter="equal"))
 def diagnostics_sleep(ctx: JobContext, data: SleepInput) -> dict:
     """Sleeps in progress steps, failing on purpose on its first attempts. For demos, tests and benchmarks."""
     for step in range(1, data.steps + 1):

@@ -70,6 +70,8 @@ class Job(models.Model):
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     # "<schedule>@<fire time>" for jobs created by a schedule: one job per firing, however many beats.
     schedule_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Set when an operator discards a failed job: it leaves the dead-letter queue but is kept.
+    discarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -91,6 +93,15 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+class DeadLetter(Job):
+    """Failed jobs that nobody has replayed or discarded yet: the dead-letter queue."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead letter"
+        verbose_name_plural = "dead letters (failed jobs)"
 
 
 class JobAttempt(models.Model):

@@ -6,7 +6,7 @@ import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
@@ -44,20 +44,28 @@ class JobInput(BaseModel):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * factor**(n-1)))."""
+    """Exponential backoff: the wait after attempt n has the ceiling min(cap, base * factor**(n-1)).
+
+    jitter="full" waits uniform(0, ceiling) (the default: it spreads a crowd of retries best);
+    "equal" waits uniform(ceiling/2, ceiling), so waits still grow from one attempt to the next;
+    "none" waits the ceiling."""
 
     max_attempts: int = 5
     base: float = 2.0
     factor: float = 2.0
     cap: float = 60.0
-    jitter: bool = True
+    jitter: Literal["full", "equal", "none"] = "full"
     # Optional override of the error classification: (exception, attempt) -> bool.
     should_retry: Callable[[BaseException, int], bool] | None = None
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based) before the next one."""
         ceiling = min(self.cap, self.base * self.factor ** (attempt - 1))
-        return rand() * ceiling if self.jitter else ceiling
+        if self.jitter == "full":
+            return rand() * ceiling
+        if self.jitter == "equal":
+            return ceiling / 2 + rand() * ceiling / 2
+        return ceiling
 
     def retries(self, exc: BaseException, attempt: int) -> bool:
         """Whether the job gets another attempt after `exc` ended attempt number `attempt`."""

@@ -398,3 +398,53 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
         _announce(job.id)
     job.refresh_from_db()
     return job
+
+
+def job_replay(job: Job, *, actor: Any, client_address: str | None = None, input: Any = None) -> bool:
+    """Run a failed or cancelled job again, with a fresh budget of attempts (and, optionally, edited
+    input validated by its job type). One conditional UPDATE: of two concurrent replays of the same
+    job, exactly one starts a run; the other returns False."""
+    job_type = get_job_type(job.type)
+    changes: dict[str, Any] = {}
+    if input is not None:
+        changes["input"] = job_type.validate_input(input).model_dump(mode="json")
+    with transaction.atomic():
+        replayed = Job.objects.filter(
+            id=job.id, status__in=(JobStatus.FAILED, JobStatus.CANCELLED), attempts=job.attempts
+        ).update(
+            status=JobStatus.PENDING,
+            max_attempts=job.attempts + job_type.retry.max_attempts,
+            error_type="",
+            error_message="",
+            output=None,
+            progress=0,
+            progress_message="",
+            completed_at=None,
+            next_retry_at=None,
+            dispatched_at=None,
+            discarded_at=None,
+            **changes,
+        )
+        if not replayed:
+            return False
+        audit_record(
+            actor=actor,
+            action="job.replay_edited" if input is not None else "job.replay",
+            job=job,
+            client_address=client_address,
+            details={"from_status": job.status, "after_attempt": job.attempts, **({"input": changes["input"]} if changes else {})},
+        )
+        _announce(job.id)
+        transaction.on_commit(partial(job_publish, job.id, job.attempts + 1, job.queue))
+    return True
+
+
+def job_discard(job: Job, *, actor: Any, client_address: str | None = None) -> bool:
+    """Take a failed job out of the dead-letter queue; it is kept, and the discard is audited."""
+    with transaction.atomic():
+        discarded = Job.objects.filter(id=job.id, status=JobStatus.FAILED, discarded_at__isnull=True).update(
+            discarded_at=timezone.now()
+        )
+        if discarded:
+            audit_record(actor=actor, action="job.discard", job=job, client_address=client_address)
+    return bool(discarded)

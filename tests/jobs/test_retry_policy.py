@@ -12,7 +12,7 @@ from jobs.registry import RetryPolicy
 
 
 def test_backoff_grows_exponentially_up_to_the_cap():
-    policy = RetryPolicy(base=2.0, factor=2.0, cap=60.0, jitter=False)
+    policy = RetryPolicy(base=2.0, factor=2.0, cap=60.0, jitter="none")
     assert [policy.backoff(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
 
 
@@ -21,6 +21,13 @@ def test_full_jitter_stays_between_zero_and_the_ceiling():
     assert policy.backoff(3, rand=lambda: 0.0) == 0
     assert policy.backoff(3, rand=lambda: 0.999) == pytest.approx(7.992)
     assert all(0 <= policy.backoff(10) <= 60 for _ in range(200))
+
+
+def test_equal_jitter_keeps_waits_growing():
+    policy = RetryPolicy(base=1.0, jitter="equal")
+    assert policy.backoff(1, rand=lambda: 0.0) == 0.5 and policy.backoff(1, rand=lambda: 1.0) == 1.0
+    assert policy.backoff(2, rand=lambda: 0.0) == 1.0
+    assert all(policy.backoff(n + 1) >= policy.backoff(n, rand=lambda: 1.0) for n in range(1, 5) for _ in range(50))
 
 
 def validation_error():

@@ -1,0 +1,199 @@
+"""Retries as they happen, the dead-letter console in the admin, replay, priorities under load."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from jobs import services
+from jobs.models import AuditEvent, Job, JobAttempt, JobStatus
+
+from ..conftest import wait_for_job
+from ..support import wait_for
+
+
+def submit(api, **input):
+    response = api.post("/api/jobs/", {"type": "diagnostics.sleep", "input": input}, format="json")
+    assert response.status_code == 202
+    return response.json()["id"]
+
+
+def failed_job(user, **fields):
+    return Job.objects.create(
+        owner=user, type="diagnostics.sleep", input={"seconds": 0, "steps": 1, "fail_attempts": 1,
+                                                     "error": "permanent", "record_effect": False},
+        status=JobStatus.FAILED, attempts=1, max_attempts=5, error_type="jobs.errors.PermanentError",
+        error_message="failed on purpose", **fields,
+    )
+
+
+@pytest.mark.worker
+def test_transient_errors_retry_with_growing_gaps_and_the_api_shows_it(worker, api):
+    job_id = submit(api, seconds=0, fail_attempts=2, error="transient")
+
+    seen_retrying = wait_for(lambda: (j := api.get(f"/api/jobs/{job_id}").json())["status"] == "retrying" and j,
+                             timeout=20, interval=0.02, message="the job to be retrying")
+    assert seen_retrying["next_retry_at"] and seen_retrying["error"]["type"] == "jobs.errors.TransientError"
+    job = wait_for_job(job_id)
+
+    assert job.status == JobStatus.COMPLETED and job.attempts == 3
+    attempts = list(JobAttempt.objects.filter(job_id=job_id).order_by("number"))
+    assert [a.outcome for a in attempts] == ["retrying", "retrying", "completed"]
+    gaps = [(attempts[i + 1].started_at - attempts[i].finished_at).total_seconds() for i in range(2)]
+    assert 0.4 < gaps[0] < gaps[1], f"gaps should grow: {gaps}"
+
+
+@pytest.mark.worker
+def test_permanent_error_fails_after_exactly_one_attempt(worker, api):
+    job = wait_for_job(submit(api, seconds=0, fail_attempts=3, error="permanent"))
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert JobAttempt.objects.filter(job=job).count() == 1
+
+
+@pytest.mark.worker
+def test_exhausted_attempts_end_failed_in_the_dead_letter_list(worker, api, client, staff_user):
+    job = wait_for_job(submit(api, seconds=0, fail_attempts=5, error="transient"), timeout=60)
+
+    assert job.status == JobStatus.FAILED and job.attempts == 5 == job.max_attempts
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:jobs_deadletter_changelist") + "?error_type=jobs.errors.TransientError")
+    assert page.status_code == 200
+    assert job.id in page.content.decode()
+    detail = client.get(reverse("admin:jobs_deadletter_change", args=[job.id])).content.decode()
+    assert "TransientError" in detail and "Traceback (most recent call last)" in detail
+
+
+@pytest.mark.worker
+def test_replay_through_the_admin_action_completes_and_is_audited(worker, api, client, staff_user):
+    job = wait_for_job(submit(api, seconds=0, fail_attempts=1, error="permanent"))
+    assert job.status == JobStatus.FAILED
+    client.force_login(staff_user)
+
+    response = client.post(
+        reverse("admin:jobs_deadletter_changelist"),
+        {"action": "replay_selected", "_selected_action": [job.id]},
+        REMOTE_ADDR="10.1.2.3",
+    )
+
+    assert response.status_code == 302
+    job = wait_for_job(job.id, statuses={JobStatus.COMPLETED})
+    assert job.attempts == 2 and job.output["attempt"] == 2
+    event = AuditEvent.objects.get(action="job.replay", job=job)
+    assert event.actor == staff_user and event.client_address == "10.1.2.3"
+    assert event.details["after_attempt"] == 1
+
+
+@pytest.mark.worker
+def test_replay_with_edited_input_is_validated_then_runs(worker, api, client, staff_user):
+    job = wait_for_job(submit(api, seconds=0, fail_attempts=3, error="permanent"))
+    client.force_login(staff_user)
+    url = reverse("admin:jobs_deadletter_replay_with_input", args=[job.id])
+    assert client.get(url).status_code == 200
+
+    bad = client.post(url, {"input": '{"seconds": "soon"}'})
+    assert bad.status_code == 200 and "seconds" in bad.content.decode()
+    assert Job.objects.get(id=job.id).status == JobStatus.FAILED
+
+    client.post(url, {"input": '{"seconds": 0, "steps": 2}'})
+    job = wait_for_job(job.id, statuses={JobStatus.COMPLETED})
+    assert job.input["steps"] == 2 and job.input["fail_attempts"] == 0
+    assert AuditEvent.objects.filter(action="job.replay_edited", job=job).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_replays_start_one_run(user, staff_user):
+    job = failed_job(user)
+
+    def replay(_):
+        try:
+            return services.job_replay(Job.objects.get(id=job.id), actor=staff_user)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(replay, range(8)))
+
+    assert results.count(True) == 1
+    assert AuditEvent.objects.filter(action="job.replay", job=job).count() == 1
+    replayed = Job.objects.get(id=job.id)
+    assert replayed.status in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED)
+    assert replayed.max_attempts == 1 + 5
+
+
+@pytest.mark.django_db
+def test_discard_leaves_the_dead_letter_list_but_keeps_the_job(user, staff_user, client):
+    job = failed_job(user)
+    client.force_login(staff_user)
+
+    client.post(reverse("admin:jobs_deadletter_discard", args=[job.id]))
+
+    assert Job.objects.get(id=job.id).discarded_at is not None
+    def listed(name):
+        return [row.id for row in client.get(reverse(name)).context["cl"].result_list]
+
+    assert job.id not in listed("admin:jobs_deadletter_changelist")
+    assert job.id in listed("admin:jobs_job_changelist")
+    assert AuditEvent.objects.filter(action="job.discard", job=job, actor=staff_user).count() == 1
+
+
+@pytest.mark.django_db
+def test_dead_letters_are_grouped_by_error_type(user, staff_user, client):
+    for _ in range(3):
+        failed_job(user)
+    timeout = failed_job(user)
+    Job.objects.filter(id=timeout.id).update(error_type="requests.exceptions.ConnectTimeout")
+    client.force_login(staff_user)
+
+    page = client.get(reverse("admin:jobs_deadletter_changelist"))
+
+    counts = {row["error_type"]: row["count"] for row in page.context["error_counts"]}
+    assert counts == {"jobs.errors.PermanentError": 3, "requests.exceptions.ConnectTimeout": 1}
+
+
+ADMIN_PAGES = [
+    ("admin:jobs_job_changelist", False),
+    ("admin:jobs_job_change", True),
+    ("admin:jobs_deadletter_changelist", False),
+    ("admin:jobs_deadletter_change", True),
+    ("admin:jobs_deadletter_replay_with_input", True),
+    ("admin:jobs_auditevent_changelist", False),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, with_id", ADMIN_PAGES)
+def test_admin_pages_render_for_staff_and_refuse_others(user, staff_user, client, name, with_id):
+    job = failed_job(user)
+    url = reverse(name, args=[job.id] if with_id else [])
+
+    client.force_login(user)
+    refused = client.get(url)
+    assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
+
+    client.force_login(staff_user)
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.worker
+def test_a_high_job_overtakes_a_normal_backlog_and_low_jobs_still_run(worker, user):
+    backlog_ids = [
+        services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0.05}).id
+        for _ in range(500)
+    ]
+    low = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="low")
+    high = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="high")
+
+    high = wait_for_job(high.id, timeout=60)
+    backlog = Job.objects.filter(id__in=backlog_ids)
+    waiting_behind = backlog.filter(started_at__gt=high.started_at).count() + backlog.filter(started_at=None).count()
+    wait_ms = (high.started_at - high.created_at).total_seconds() * 1000
+    print(f"\nhigh job started {wait_ms:.0f} ms after enqueue, ahead of {waiting_behind} waiting normal jobs")
+    assert waiting_behind >= 100, "the high job started before the normal backlog drained"
+
+    low = wait_for_job(low.id, timeout=120)
+    assert low.status == JobStatus.COMPLETED
+    # The low job ran once nothing else waited: at most the last normal jobs in hand started after it.
+    assert backlog.filter(started_at__gt=low.started_at).count() <= 2
+    wait_for(lambda: backlog.filter(status=JobStatus.COMPLETED).count() == 500, timeout=60, message="the backlog")
