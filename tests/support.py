@@ -51,20 +51,26 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
 
+    # What the process logs once it is ready.
+    ready_marker = b" ready."
+
+    def command(self, name: str) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues),
+                "-c", str(self.concurrency), "-n", f"{name}@%h", "-l", "info",
+                "--without-gossip", "--without-mingle"]
+
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         name = f"test-{uuid.uuid4().hex[:8]}"
         self.log_path = self.log_dir / f"{name}.log"
         env = dict(os.environ, DATABASE_URL=self.database, PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues),
-             "-c", str(self.concurrency), "-n", f"{name}@%h", "-l", "info",
-             "--without-gossip", "--without-mingle"],
+            self.command(name),
             cwd=ROOT, env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while b" ready." not in self.log_path.read_bytes():
+        while self.ready_marker not in self.log_path.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Celery worker did not start:\n{self.log()}")
+                raise RuntimeError(f"{type(self).__name__} did not start:\n{self.log()}")
             time.sleep(0.1)
         return self
 
@@ -144,3 +150,13 @@ class AsgiServer:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+class BeatProcess(WorkerProcess):
+    """`celery beat` as a child process, with the project's database scheduler."""
+
+    ready_marker = b"beat: Starting"
+
+    def command(self, name: str) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info",
+                "-s", str(self.log_dir / f"{name}.schedule"), "--pidfile", str(self.log_dir / f"{name}.pid")]
