@@ -94,6 +94,14 @@ class ScheduleAdmin(PeriodicTaskAdmin):
         )
 
     def delete_model(self, request, obj):
-        audit_record(actor=request.user, action="schedule.delete", target=f"schedule:{obj.name}",
-                     client_address=request.META.get("REMOTE_ADDR"))
+        self._audit_delete(request, [obj])
         super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        self._audit_delete(request, queryset)
+        super().delete_queryset(request, queryset)
+
+    def _audit_delete(self, request, tasks) -> None:
+        for task in tasks:
+            audit_record(actor=request.user, action="schedule.delete", target=f"schedule:{task.name}",
+                         client_address=request.META.get("REMOTE_ADDR"))
