@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "jobs",
     "reports",
     "notifications",
+    "schedules",
 ]
 
 MIDDLEWARE = [
@@ -158,7 +159,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Poll the queues in the order the worker lists them (high, default, low), not round robin.
     "queue_order_strategy": "priority",
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler; it creates the jobs of job schedules itself (schedules/beat.py).
+CELERY_BEAT_SCHEDULER = "schedules.beat:JobScheduler"
 # Housekeeping; the database scheduler copies these into its tables at start-up.
 CELERY_BEAT_SCHEDULE = {
     "jobs.dispatch_due": {
@@ -207,6 +209,24 @@ JOBS_STALL_TIMEOUT = env_float("JOBS_STALL_TIMEOUT", 60.0)
 JOBS_REDISPATCH_SECONDS = env_float("JOBS_REDISPATCH_SECONDS", 60.0)
 # Seconds a client is told to wait before polling again (Retry-After on 202).
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
+# The cleanup schedule removes completed and cancelled jobs (and their files) older than this.
+JOBS_RETENTION_DAYS = env_int("JOBS_RETENTION_DAYS", 30)
+
+# --- Email --------------------------------------------------------------------
+
+# The console backend prints mail to the log; set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend
+# and the EMAIL_* variables to send it.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+# Only the file-based backend reads this (tests use it to see what a worker mailed).
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "jobs@localhost")
 
 # --- API ----------------------------------------------------------------------
 

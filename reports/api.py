@@ -20,7 +20,7 @@ REPORT_FIELDS = ("start_date", "end_date", "format")
 class GenerateReportRequest(SubmissionSerializer):
     start_date = serializers.JSONField(help_text="YYYY-MM-DD")
     end_date = serializers.JSONField(help_text="YYYY-MM-DD")
-    format = serializers.JSONField(required=False, help_text='"csv"')
+    format = serializers.JSONField(required=False, help_text='"csv" (default) or "pdf"')
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -15,6 +15,13 @@ if not os.environ.get("MEDIA_ROOT"):
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="jobs-test-media-")
     atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], True)
 
+# Worker processes mail to files here, so tests can read what a job sent (pytest-django gives the
+# test process itself the in-memory backend).
+if not os.environ.get("EMAIL_FILE_PATH"):
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+    os.environ["EMAIL_FILE_PATH"] = tempfile.mkdtemp(prefix="jobs-test-mail-")
+    atexit.register(shutil.rmtree, os.environ["EMAIL_FILE_PATH"], True)
+
 if not os.environ.get("REDIS_URL"):
     # Plain `pytest` with no REDIS_URL gets the same embedded Redis as `python3 dev.py test`.
     from config import embedded_redis

@@ -138,7 +138,8 @@ class BeatProcess(ServiceProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info",
-                "-s", str(self.log_dir / f"{self.log_path.stem}-schedule")]
+                "-s", str(self.log_dir / f"{self.log_path.stem}-schedule"),
+                "--pidfile", str(self.log_dir / f"{self.log_path.stem}.pid")]
 
     def is_ready(self) -> bool:
         return b"beat: Starting" in self.log_path.read_bytes()

@@ -89,3 +89,73 @@ def test_report_job_end_to_end_produces_a_downloadable_csv(worker, api, history)
 def test_result_of_a_job_without_a_file_is_404(api, user):
     job = Job.objects.create(owner=user, type="diagnostics.sleep", status=JobStatus.COMPLETED)
     assert api.get(f"/api/jobs/{job.id}/result").status_code == 404
+
+
+def pdf_text(content: bytes) -> str:
+    from pypdf import PdfReader
+
+    assert content.startswith(b"%PDF-")
+    # Table cells come out one per line: fold all whitespace so that a row reads as one line.
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages).split())
+
+
+def fail_with(owner, day, error_type, times):
+    for _ in range(times):
+        job = history_job(owner, day, "diagnostics.sleep", JobStatus.FAILED, 4)
+        Job.objects.filter(id=job.id).update(error_type=error_type)
+
+
+@pytest.mark.worker
+def test_pdf_report_holds_the_figures_from_the_database(worker, api, user, history):
+    fail_with(user, "2026-01-11", "jobs.errors.PermanentError", 2)
+    fail_with(user, "2026-01-11", "builtins.ValueError", 1)
+
+    response = api.post(
+        "/api/reports/generate", {"start_date": "2026-01-10", "end_date": "2026-01-11", "format": "pdf"}, format="json"
+    )
+    job = wait_for_job(response.json()["id"])
+
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert job.output["format"] == "pdf" and job.output["jobs"] == 9
+    download = api.get(f"/api/jobs/{job.id}/result")
+    assert "report-2026-01-10-2026-01-11.pdf" in download["Content-Disposition"]
+    text = pdf_text(b"".join(download.streaming_content))
+    assert "Job report" in text and "2026-01-10 to 2026-01-11" in text
+    # Summary: 9 jobs, 4 completed and 4 failed of 8 finished, durations 1 2 3 4 10 4 4 4.
+    assert "50.0%" in text and "4.000 s" in text and "10.000 s" in text
+    assert "2026-01-10 diagnostics.sleep 4" in text and "25.0%" in text
+    assert "jobs.errors.PermanentError 2" in text and "builtins.ValueError 1" in text
+    assert text.index("PermanentError") < text.index("ValueError"), "most frequent first"
+
+
+@pytest.mark.worker
+def test_scheduled_daily_report_covers_the_day_before_its_firing_and_mails_staff(worker, history, settings):
+    from django.contrib.auth import get_user_model
+    from email import message_from_bytes
+    from pathlib import Path
+
+    from schedules.services import schedule_fire
+
+    get_user_model().objects.create_user("boss", email="boss@example.com", is_staff=True)
+    get_user_model().objects.create_user("clerk", email="clerk@example.com")  # not staff: not mailed
+    mail_dir = Path(settings.EMAIL_FILE_PATH)
+    before = set(mail_dir.glob("*.log"))
+
+    fired = schedule_fire(
+        schedule="reports.daily", job_type="reports.scheduled",
+        input={"period": "day", "format": "pdf", "email_staff": True},
+        fired_at=datetime(2026, 1, 11, 0, 0, tzinfo=timezone.utc),  # 09:00 in Tokyo
+    )
+    job = wait_for_job(fired.id)
+
+    assert job.status == JobStatus.COMPLETED, job.error_message
+    assert (job.output["start_date"], job.output["end_date"]) == ("2026-01-10", "2026-01-10")
+    assert job.output["jobs"] == 5, "the system user's report covers everyone's jobs"
+    assert job.output["emailed_to"] == ["boss@example.com"]
+    [mail_file] = set(mail_dir.glob("*.log")) - before
+    message = message_from_bytes(mail_file.read_bytes().split(b"\n" + b"-" * 79)[0])
+    assert message["To"] == "boss@example.com"
+    assert message["Subject"] == "Daily operations report: 2026-01-10"
+    [attachment] = [part for part in message.walk() if part.get_filename()]
+    assert attachment.get_filename() == "report-2026-01-10-2026-01-10.pdf"
+    assert "Daily operations report" in pdf_text(attachment.get_payload(decode=True))

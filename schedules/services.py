@@ -1,0 +1,117 @@
+"""Schedule firings and cleanup. A firing is an ordinary Job owned by the system user."""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jobs.models import Job, JobStatus
+from jobs.services import audit_record, job_enqueue
+
+logger = logging.getLogger(__name__)
+
+# The user that owns the jobs schedules create. Staff, so that its reports cover every user's
+# jobs; it cannot log in (no usable password).
+SYSTEM_USERNAME = "system"
+# Finished jobs that cleanup removes once they are older than JOBS_RETENTION_DAYS. Failed jobs stay
+# (they are the dead-letter queue) until an operator replays or discards them.
+REMOVABLE_STATUSES = (JobStatus.COMPLETED, JobStatus.CANCELLED)
+
+
+def system_user_get() -> Any:
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_staff": True, "email": "", "first_name": "Schedules"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def schedule_key(schedule: str, fired_at: datetime) -> str:
+    return f"{schedule}@{fired_at.astimezone(dt_timezone.utc).isoformat()}"
+
+
+def schedule_fire(
+    *, schedule: str, job_type: str, input: dict | None = None, priority: str | None = None, fired_at: datetime | None
+) -> Job | None:
+    """Create the job of one firing of `schedule`. `fired_at` is the firing's nominal time (the
+    same in every beat process); a second call for the same firing creates nothing and returns
+    None. Without `fired_at` (a manual "run now") every call creates a job."""
+    owner = system_user_get()
+    key = schedule_key(schedule, fired_at) if fired_at else None
+    try:
+        with transaction.atomic():
+            # run_at is when the job was meant to run: report jobs derive their period from it.
+            job = job_enqueue(owner=owner, type_name=job_type, input=input or {}, priority=priority, run_at=fired_at)
+            if key:
+                # The unique schedule_key is the arbiter: a second beat's insert of the same
+                # firing fails here and its whole transaction (job, audit, publish) rolls back.
+                Job.objects.filter(id=job.id).update(schedule_key=key)
+            audit_record(
+                actor=owner,
+                action="schedule.fire",
+                job=job,
+                target=f"schedule:{schedule}",
+                details={"schedule": schedule, "fired_at": fired_at.isoformat() if fired_at else None},
+            )
+    except IntegrityError:
+        logger.info("Schedule %s already fired for %s; not creating a second job.", schedule, fired_at)
+        return None
+    return job
+
+
+def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int = 500, progress=None) -> dict:
+    """Remove completed and cancelled jobs that finished more than `retention_days` ago, with
+    their attempts and result files. Failed jobs are kept. Returns what was removed."""
+    cutoff = (now or timezone.now()) - timedelta(days=retention_days)
+    old = Job.objects.filter(status__in=REMOVABLE_STATUSES, completed_at__lt=cutoff)
+    total = old.count()
+    removed: Counter[str] = Counter()
+    files: list[str] = []
+    while True:
+        with transaction.atomic():
+            chunk = list(old.select_for_update().values_list("id", "status", "result_file")[:batch])
+            if not chunk:
+                break
+            # Guarded by status again: a job changed meanwhile is not removed.
+            Job.objects.filter(id__in=[row[0] for row in chunk], status__in=REMOVABLE_STATUSES).delete()
+        removed.update(status for _, status, _ in chunk)
+        files += _delete_files([name for _, _, name in chunk if name])
+        if progress:
+            progress(min(99, 100 * sum(removed.values()) // max(total, 1)), f"removed {sum(removed.values())}/{total} jobs")
+    return {
+        "cutoff": cutoff.isoformat(),
+        "retention_days": retention_days,
+        "removed_jobs": sum(removed.values()),
+        "removed_by_status": dict(sorted(removed.items())),
+        "removed_files": len(files),
+        "kept_failed": Job.objects.filter(status=JobStatus.FAILED, completed_at__lt=cutoff).count(),
+    }
+
+
+def _delete_files(names: list[str]) -> list[str]:
+    """Delete result files (and their now empty per-job folder); a file that cannot be deleted is
+    logged and left for an operator, it never stops the cleanup."""
+    deleted = []
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("Could not delete result file %s", name, exc_info=True)
+            continue
+        deleted.append(name)
+        try:
+            os.rmdir(os.path.dirname(default_storage.path(name)))
+        except (NotImplementedError, OSError):
+            pass  # not a local storage, or the folder holds other files
+    return deleted
