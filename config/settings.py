@@ -166,6 +166,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 1.0,  # delayed jobs start at most about a second late
         "options": {"queue": "high", "expires": 5},
     },
+    "webhooks.dispatch_due": {
+        "task": "webhooks.dispatch_due",
+        "schedule": 30.0,  # re-sends deliveries whose try was lost (broker down, worker killed)
+        "options": {"queue": "webhooks", "expires": 25},
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 # A worker's Django DB connection is kept across tasks instead of reopened for every task.
@@ -192,6 +197,33 @@ JOBS_DISPATCH_GRACE_SECONDS = env_int("JOBS_DISPATCH_GRACE_SECONDS", 10)
 JOBS_SSE_HEARTBEAT_SECONDS = env_float("JOBS_SSE_HEARTBEAT_SECONDS", 15.0)
 # Seconds a client is told to wait before polling again (Retry-After on 202).
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
+
+# --- Webhooks -----------------------------------------------------------------
+
+# Seconds to wait after each failed try before the next; one try more than there are delays.
+# Default: 6 tries over about an hour (10 s, 40 s, 160 s, ~11 min, ~43 min), each delay +/- 20 %.
+WEBHOOK_RETRY_DELAYS = [float(d) for d in env_list("WEBHOOK_RETRY_DELAYS", "10,40,160,640,2560")]
+# Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter].
+WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2)
+# Seconds to connect, and seconds to wait for the answer, per try.
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 5.0)
+# Local development and tests only: allow webhook URLs on loopback and private networks.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# A delivery whose try is overdue by this many seconds (lost publish, dead worker) is sent again.
+WEBHOOK_DISPATCH_GRACE_SECONDS = env_int("WEBHOOK_DISPATCH_GRACE_SECONDS", 60)
+
+# --- Email --------------------------------------------------------------------
+
+# The console backend prints emails; set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend
+# and the EMAIL_HOST* variables to send for real.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "jobs@localhost")
 
 # --- API ----------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from notifications.webhooks import webhook_event_record
+
 from . import events
 from .errors import AttemptSuperseded, JobCancelled, JobStateConflict
 from .models import AuditEvent, Job, JobAttempt, JobStatus, Priority, QUEUE_FOR_PRIORITY
@@ -169,6 +171,12 @@ def _announce(job_id: str) -> None:
     transaction.on_commit(partial(events.job_publish_state, job_id))
 
 
+def _announce_finished(job_id: str) -> None:
+    """A terminal transition: push it live, and record the job's webhook event in this transaction."""
+    _announce(job_id)
+    webhook_event_record(job_id)
+
+
 def job_report_progress(job_id: str, attempt: int, percent: int, message: str) -> None:
     """Persist progress (and a heartbeat); raise JobCancelled or AttemptSuperseded when fenced out."""
     if not _running(job_id, attempt).update(progress=percent, progress_message=message[:200], heartbeat_at=timezone.now()):
@@ -195,7 +203,7 @@ def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progr
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED if done else _fenced_outcome(job_id), duration_ms)
         if done:
-            _announce(job_id)
+            _announce_finished(job_id)
     return bool(done)
 
 
@@ -231,7 +239,7 @@ def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.FAILED if done else _fenced_outcome(job_id), duration_ms, error)
         if done:
-            _announce(job_id)
+            _announce_finished(job_id)
     return bool(done)
 
 
@@ -262,6 +270,6 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
             job.refresh_from_db(fields=["status"])
             raise JobStateConflict(f"Job {job.id} is {job.status} and can no longer be cancelled.")
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
-        _announce(job.id)
+        _announce_finished(job.id)
     job.refresh_from_db()
     return job

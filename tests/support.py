@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ("high", "default", "low")
+QUEUES = ("high", "default", "low", "webhooks")
 
 
 def database_url(settings_dict: dict) -> str:
@@ -43,8 +43,11 @@ def purge_queues() -> None:
 class WorkerProcess:
     """`celery worker` as a child process, as production runs it (prefork, acks_late)."""
 
-    def __init__(self, database: str, log_dir: Path, concurrency: int = 2, queues: tuple[str, ...] = QUEUES):
+    def __init__(
+        self, database: str, log_dir: Path, concurrency: int = 2, queues: tuple[str, ...] = QUEUES, env: dict | None = None
+    ):
         self.database = database
+        self.env = env or {}
         self.log_dir = log_dir
         self.concurrency = concurrency
         self.queues = queues
@@ -54,7 +57,7 @@ class WorkerProcess:
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         name = f"test-{uuid.uuid4().hex[:8]}"
         self.log_path = self.log_dir / f"{name}.log"
-        env = dict(os.environ, DATABASE_URL=self.database, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, DATABASE_URL=self.database, PYTHONUNBUFFERED="1", **self.env)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues),
              "-c", str(self.concurrency), "-n", f"{name}@%h", "-l", "info",
