@@ -221,6 +221,8 @@ def webhooks_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
                     delivery_id=delivery_id, number=attempt,
                     defaults={"started_at": claimed_at, "error": "The worker stopped during this try.", "will_retry": more},
                 )
+                if more:
+                    transaction.on_commit(partial(webhook_publish, delivery_id, attempt + 1))
     published = 0
     due = deliveries.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=now - grace)
     for delivery_id, attempts in list(due.values_list("id", "attempts")[:limit]):
