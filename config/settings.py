@@ -173,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("JOBS_REAPER_INTERVAL", 5.0),
         "options": {"queue": "high", "expires": 30},
     },
+    "webhooks.dispatch_due": {
+        "task": "webhooks.dispatch_due",
+        "schedule": 30.0,  # re-sends deliveries whose try was lost (broker down, worker killed)
+        "options": {"queue": "webhooks", "expires": 25},
+    },
 }
 # On SIGTERM a worker stops taking messages and gives running jobs this long to finish; then it
 # stops, and the unfinished attempts are retried (see config/celery.py).
@@ -227,6 +232,21 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 # Only the file-based backend reads this (tests use it to see what a worker mailed).
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "jobs@localhost")
+
+# --- Webhooks -----------------------------------------------------------------
+
+# Seconds to wait after each failed try before the next; one try more than there are delays.
+# Default: 6 tries over about an hour (10 s, 40 s, 160 s, ~11 min, ~43 min), each delay +/- 20 %.
+WEBHOOK_RETRY_DELAYS = [float(d) for d in env_list("WEBHOOK_RETRY_DELAYS", "10,40,160,640,2560")]
+# Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter].
+WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2)
+# Seconds to connect, and seconds to wait for the answer, per try.
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 5.0)
+# Local development and tests only: allow webhook URLs on loopback and private networks.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# A delivery whose try is overdue by this many seconds (lost publish, dead worker) is sent again.
+WEBHOOK_DISPATCH_GRACE_SECONDS = env_int("WEBHOOK_DISPATCH_GRACE_SECONDS", 60)
+
 
 # --- API ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboard/", dashboard, name="dashboard"),
     path("api/", include("jobs.api.urls")),
     path("api/", include("reports.api")),
+    path("api/", include("notifications.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

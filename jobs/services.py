@@ -17,6 +17,8 @@ from django.db.models import DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from notifications.webhooks import webhook_event_record
+
 from . import events
 from .errors import AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
 from .models import AuditEvent, Job, JobAttempt, JobStatus, Priority, QUEUE_FOR_PRIORITY
@@ -234,7 +236,7 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
                 JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
                     outcome=JobAttempt.Outcome.LOST, finished_at=now, **error
                 )
-                _announce(job_id)
+                (_announce if attempt < job.max_attempts else _announce_finished)(job_id)
                 reaped += 1
     if reaped:
         logger.warning("Reaped %s stalled jobs.", reaped)
@@ -290,6 +292,12 @@ def _announce(job_id: str) -> None:
     transaction.on_commit(partial(events.job_publish_state, job_id))
 
 
+def _announce_finished(job_id: str) -> None:
+    """A terminal transition: push it live, and record the job's webhook event in this transaction."""
+    _announce(job_id)
+    webhook_event_record(job_id)
+
+
 @reconnect_once
 def job_report_progress(job_id: str, attempt: int, percent: int, message: str) -> None:
     """Persist progress (and a heartbeat); raise JobCancelled or AttemptSuperseded when fenced out."""
@@ -325,7 +333,7 @@ def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progr
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED if done else _fenced_outcome(job_id), duration_ms)
         if done:
-            _announce(job_id)
+            _announce_finished(job_id)
     return bool(done)
 
 
@@ -363,7 +371,7 @@ def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
         )
         _close_attempt(job_id, attempt, JobAttempt.Outcome.FAILED if done else _fenced_outcome(job_id), duration_ms, error)
         if done:
-            _announce(job_id)
+            _announce_finished(job_id)
     return bool(done)
 
 
@@ -395,7 +403,7 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
             job.refresh_from_db(fields=["status"])
             raise JobStateConflict(f"Job {job.id} is {job.status} and can no longer be cancelled.")
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
-        _announce(job.id)
+        _announce_finished(job.id)
     job.refresh_from_db()
     return job
 

@@ -11,11 +11,21 @@ from jobs.models import TERMINAL_STATUSES, Job
 from .support import AsgiServer, WorkerProcess, database_url, purge_queues, wait_for
 
 
+# The worker sends webhooks to receivers on loopback, with a schedule of 3 quick tries; the test
+# process itself keeps the SSRF guard on.
+WORKER_ENV = {
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
+    "WEBHOOK_RETRY_DELAYS": "0.2,0.2",
+    "WEBHOOK_RETRY_JITTER": "0",
+    "WEBHOOK_TIMEOUT": "1",
+}
+
+
 @pytest.fixture(scope="session")
 def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One real Celery worker for the session, on the test database and the configured broker."""
     purge_queues()
-    worker = WorkerProcess(database_url(connections["default"].settings_dict), tmp_path_factory.mktemp("worker"))
+    worker = WorkerProcess(database_url(connections["default"].settings_dict), tmp_path_factory.mktemp("worker"), env=WORKER_ENV)
     worker.start()
     yield worker
     worker.stop()

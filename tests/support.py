@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ("high", "default", "low")
+QUEUES = ("high", "default", "low", "webhooks")
 
 
 def database_url(settings_dict: dict) -> str:

@@ -4,10 +4,11 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import URLValidator
 from django.utils import timezone
 from django.urls import reverse
 from rest_framework import serializers
+
+from notifications.ssrf import validate_webhook_url
 
 from ..models import Job, JobStatus, Priority
 
@@ -30,7 +31,7 @@ class SubmissionSerializer(StrictSerializer):
 
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     webhook_url = serializers.URLField(
-        max_length=2000, required=False, allow_blank=True, validators=[URLValidator(schemes=["http", "https"])]
+        max_length=2000, required=False, allow_blank=True, validators=[validate_webhook_url]
     )
     run_at = serializers.DateTimeField(required=False, help_text="Run no earlier than this time (ISO 8601).")
     delay_seconds = serializers.FloatField(

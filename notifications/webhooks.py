@@ -1,0 +1,243 @@
+"""Webhook delivery, Saleor style: one WebhookDelivery row per event, one WebhookAttempt row per try.
+
+The event row is written in the same transaction as the job's terminal transition (an outbox), and
+the first try is published once that commits; `webhooks_dispatch_due` re-publishes tries whose
+message was lost. Tries run on their own Celery queue, `webhooks`, so a slow receiver never holds
+up a job worker. Each try is fenced by its number, like job attempts: a duplicated message never
+sends twice.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
+from functools import partial
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from jobs.events import job_payload
+from jobs.models import Job, JobStatus
+
+from .models import WebhookAttempt, WebhookDelivery, WebhookSecret
+from .ssrf import UnsafeWebhookTarget, checked_session
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = {
+    JobStatus.COMPLETED: "job.completed",
+    JobStatus.FAILED: "job.failed",
+    JobStatus.CANCELLED: "job.cancelled",
+}
+# Answers worth another try besides 5xx (Saleor's rule): every other non-2xx answer is final.
+RETRYABLE_STATUS_CODES = frozenset({408, 429})
+RESPONSE_EXCERPT_BYTES = 1024
+USER_AGENT = "jobservice-webhooks/1"
+
+
+# --- secrets ------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_secret_get(user_id: int) -> WebhookSecret:
+    """The user's signing secret, created on first use."""
+    secret, _ = WebhookSecret.objects.get_or_create(user_id=user_id, defaults={"secret": new_webhook_secret()})
+    return secret
+
+
+# --- events -------------------------------------------------------------------
+
+
+def webhook_event_record(job_id: str) -> WebhookDelivery | None:
+    """Called inside the transaction that moved the job to a terminal state: record the event for
+    the job's webhook_url and publish its first try once the transaction commits."""
+    job = Job.objects.filter(id=job_id).exclude(webhook_url="").first()
+    if job is None or job.status not in EVENT_TYPES:
+        return None
+    delivery = WebhookDelivery.objects.create(
+        job=job,
+        event_type=EVENT_TYPES[JobStatus(job.status)],
+        url=job.webhook_url,
+        payload={
+            "type": EVENT_TYPES[JobStatus(job.status)],
+            "timestamp": (job.completed_at or timezone.now()).isoformat(),
+            "data": job_payload(job),
+        },
+        max_attempts=len(settings.WEBHOOK_RETRY_DELAYS) + 1,
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(partial(webhook_publish, delivery.id, 1))
+    return delivery
+
+
+def webhook_publish(delivery_id: int, attempt: int, countdown: float | None = None) -> bool:
+    """Hand "send delivery X, try N" to the `webhooks` queue. A lost publish is found again by
+    webhooks_dispatch_due."""
+    from .tasks import deliver_webhook
+
+    try:
+        deliver_webhook.apply_async((delivery_id, attempt), queue="webhooks", countdown=countdown)
+    except Exception:
+        logger.warning("Could not publish webhook delivery %s try %s.", delivery_id, attempt, exc_info=True)
+        return False
+    return True
+
+
+def webhook_retry_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after failed try number `attempt` (1-based), with jitter."""
+    delays = settings.WEBHOOK_RETRY_DELAYS
+    base = delays[min(attempt, len(delays)) - 1]
+    return max(0.0, base * (1 + settings.WEBHOOK_RETRY_JITTER * (2 * rand() - 1)))
+
+
+# --- one try ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TryResult:
+    duration_ms: int
+    status_code: int | None = None
+    response_excerpt: str = ""
+    error: str = ""
+    retryable: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def signed_headers(secret: str, webhook_id: str, body: str, at: datetime) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, at, body),
+    }
+
+
+def webhook_send(delivery: WebhookDelivery, secret: str) -> TryResult:
+    """POST the event once; never follows redirects. Classifies the outcome for the retry decision."""
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
+    # Signed at each try: receivers reject timestamps more than a few minutes old.
+    headers = signed_headers(secret, delivery.webhook_id, body, datetime.now(dt_timezone.utc))
+    timeout = settings.WEBHOOK_TIMEOUT
+    started = time.monotonic()
+    elapsed = lambda: int((time.monotonic() - started) * 1000)  # noqa: E731
+    try:
+        with checked_session() as session:
+            response = session.post(
+                delivery.url, data=body.encode(), headers=headers, timeout=(timeout, timeout),
+                allow_redirects=False, stream=True,
+            )
+            with response:
+                excerpt = response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True).decode(errors="replace")
+    except UnsafeWebhookTarget as exc:
+        return TryResult(elapsed(), error=f"Refused: {exc}")
+    except requests.Timeout as exc:
+        return TryResult(elapsed(), error=f"Timed out after {timeout:g} s: {exc}", retryable=True)
+    except requests.RequestException as exc:
+        return TryResult(elapsed(), error=f"{type(exc).__name__}: {exc}", retryable=True)
+    code = response.status_code
+    error = ""
+    if 300 <= code < 400:
+        error = f"Redirect to {response.headers.get('Location', '?')!r} not followed."
+    elif not 200 <= code < 300:
+        error = f"HTTP {code}"
+    return TryResult(
+        elapsed(), status_code=code, response_excerpt=excerpt, error=error,
+        retryable=code >= 500 or code in RETRYABLE_STATUS_CODES,
+    )
+
+
+def webhook_deliver(delivery_id: int, attempt: int) -> str:
+    """Make try `attempt` of a delivery and record it; schedules the next try when one is due.
+    Returns what happened, for logs and tests."""
+    started_at = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        id=delivery_id, status=WebhookDelivery.Status.PENDING, attempts=attempt - 1
+    ).update(status=WebhookDelivery.Status.SENDING, attempts=attempt, claimed_at=started_at, next_attempt_at=None)
+    if not claimed:
+        return "dropped"
+    delivery = WebhookDelivery.objects.select_related("job").get(id=delivery_id)
+    result = webhook_send(delivery, webhook_secret_get(delivery.job.owner_id).secret)
+    retry = not result.delivered and result.retryable and attempt < delivery.max_attempts
+    delay = webhook_retry_delay(attempt) if retry else None
+    finished_at = timezone.now()
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery, number=attempt, started_at=started_at, duration_ms=result.duration_ms,
+            status_code=result.status_code, response_excerpt=result.response_excerpt, error=result.error[:2000],
+            will_retry=retry,
+        )
+        held = WebhookDelivery.objects.filter(id=delivery_id, status=WebhookDelivery.Status.SENDING, attempts=attempt)
+        if result.delivered:
+            held.update(status=WebhookDelivery.Status.DELIVERED, finished_at=finished_at)
+            outcome = "delivered"
+        elif retry:
+            if held.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=finished_at + timedelta(seconds=delay)):
+                transaction.on_commit(partial(webhook_publish, delivery_id, attempt + 1, countdown=delay))
+            outcome = "retrying"
+        else:
+            held.update(status=WebhookDelivery.Status.FAILED, finished_at=finished_at)
+            outcome = "failed"
+    log = logger.info if result.delivered else logger.warning
+    log("Webhook %s try %s to %s: %s (%s).", delivery.webhook_id, attempt, delivery.url, outcome, result.error or result.status_code)
+    return outcome
+
+
+# --- housekeeping and operator actions ---------------------------------------------
+
+
+def webhooks_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
+    """Publish tries whose message was lost: overdue pending deliveries, and tries whose worker
+    stopped mid-send (recorded as a failed try; the next one follows when tries remain)."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.WEBHOOK_DISPATCH_GRACE_SECONDS)
+    deliveries = WebhookDelivery.objects
+    stale = now - grace - timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT)
+    lost = deliveries.filter(status=WebhookDelivery.Status.SENDING, claimed_at__lt=stale)
+    for delivery_id, attempt, max_attempts, claimed_at in list(lost.values_list("id", "attempts", "max_attempts", "claimed_at")[:limit]):
+        more = attempt < max_attempts
+        with transaction.atomic():
+            if deliveries.filter(id=delivery_id, status=WebhookDelivery.Status.SENDING, attempts=attempt).update(
+                status=WebhookDelivery.Status.PENDING if more else WebhookDelivery.Status.FAILED,
+                next_attempt_at=now if more else None,
+                finished_at=None if more else now,
+            ):
+                WebhookAttempt.objects.get_or_create(
+                    delivery_id=delivery_id, number=attempt,
+                    defaults={"started_at": claimed_at, "error": "The worker stopped during this try.", "will_retry": more},
+                )
+                if more:
+                    transaction.on_commit(partial(webhook_publish, delivery_id, attempt + 1))
+    published = 0
+    due = deliveries.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=now - grace)
+    for delivery_id, attempts in list(due.values_list("id", "attempts")[:limit]):
+        published += webhook_publish(delivery_id, attempts + 1)
+    return published
+
+
+def webhook_redeliver(delivery: WebhookDelivery) -> bool:
+    """One more try of a finished delivery, now, with the same webhook-id. False when it is still
+    under way (pending or sending)."""
+    redo = WebhookDelivery.objects.filter(
+        id=delivery.id, status__in=(WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED), attempts=delivery.attempts
+    ).update(
+        status=WebhookDelivery.Status.PENDING, max_attempts=delivery.attempts + 1, next_attempt_at=timezone.now(), finished_at=None
+    )
+    if redo:
+        transaction.on_commit(partial(webhook_publish, delivery.id, delivery.attempts + 1))
+    return bool(redo)
