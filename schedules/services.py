@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
@@ -22,8 +23,10 @@ logger = logging.getLogger(__name__)
 # jobs; it cannot log in (no usable password).
 SYSTEM_USERNAME = "system"
 # Finished jobs that cleanup removes once they are older than JOBS_RETENTION_DAYS. Failed jobs stay
-# (they are the dead-letter queue) until an operator replays or discards them.
-REMOVABLE_STATUSES = (JobStatus.COMPLETED, JobStatus.CANCELLED)
+# (they are the dead-letter queue) until an operator replays or discards them; discarded ones go.
+REMOVABLE = Q(status__in=(JobStatus.COMPLETED, JobStatus.CANCELLED)) | Q(
+    status=JobStatus.FAILED, discarded_at__isnull=False
+)
 
 
 def system_user_get() -> Any:
@@ -71,10 +74,11 @@ def schedule_fire(
 
 
 def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int = 500, progress=None) -> dict:
-    """Remove completed and cancelled jobs that finished more than `retention_days` ago, with
-    their attempts and result files. Failed jobs are kept. Returns what was removed."""
+    """Remove completed and cancelled jobs (and discarded dead letters) that finished more than
+    `retention_days` ago, with their attempts and result files. Failed jobs still in the
+    dead-letter queue are kept. Returns what was removed."""
     cutoff = (now or timezone.now()) - timedelta(days=retention_days)
-    old = Job.objects.filter(status__in=REMOVABLE_STATUSES, completed_at__lt=cutoff)
+    old = Job.objects.filter(REMOVABLE, completed_at__lt=cutoff)
     total = old.count()
     removed: Counter[str] = Counter()
     files: list[str] = []
@@ -84,7 +88,7 @@ def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int
             if not chunk:
                 break
             # Guarded by status again: a job changed meanwhile is not removed.
-            Job.objects.filter(id__in=[row[0] for row in chunk], status__in=REMOVABLE_STATUSES).delete()
+            Job.objects.filter(REMOVABLE, id__in=[row[0] for row in chunk]).delete()
         removed.update(status for _, status, _ in chunk)
         files += _delete_files([name for _, _, name in chunk if name])
         if progress:
@@ -95,7 +99,7 @@ def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int
         "removed_jobs": sum(removed.values()),
         "removed_by_status": dict(sorted(removed.items())),
         "removed_files": len(files),
-        "kept_failed": Job.objects.filter(status=JobStatus.FAILED, completed_at__lt=cutoff).count(),
+        "kept_failed": Job.objects.filter(status=JobStatus.FAILED, discarded_at=None, completed_at__lt=cutoff).count(),
     }
 
 

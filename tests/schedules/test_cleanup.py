@@ -1,4 +1,4 @@
-"""Cleanup: old completed and cancelled jobs go with their files; failed and recent jobs stay."""
+"""Cleanup: old completed, cancelled and discarded jobs go with their files; dead letters and recent jobs stay."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,9 +13,11 @@ from jobs.runner import job_run_attempt
 from schedules.services import jobs_cleanup, schedule_fire
 
 
-def finished_job(owner, status, days_ago, with_file=False):
+def finished_job(owner, status, days_ago, with_file=False, discarded=False):
     job = Job.objects.create(owner=owner, type="diagnostics.sleep", status=status)
     fields = {"completed_at": timezone.now() - timedelta(days=days_ago)}
+    if discarded:
+        fields["discarded_at"] = fields["completed_at"]
     if with_file:
         fields["result_file"] = default_storage.save(f"results/{job.id}/out.csv", ContentFile(b"a,b\n"))
     JobAttempt.objects.create(job=job, number=1, started_at=fields["completed_at"], outcome=status)
@@ -30,6 +32,7 @@ def old_and_new(user):
         "old_completed": finished_job(user, JobStatus.COMPLETED, 40, with_file=True),
         "old_cancelled": finished_job(user, JobStatus.CANCELLED, 31),
         "old_failed": finished_job(user, JobStatus.FAILED, 90, with_file=True),
+        "old_discarded": finished_job(user, JobStatus.FAILED, 60, discarded=True),
         "new_completed": finished_job(user, JobStatus.COMPLETED, 29, with_file=True),
     }
 
@@ -40,8 +43,8 @@ def test_cleanup_removes_old_completed_jobs_and_files_and_keeps_failed_ones(old_
 
     remaining = set(Job.objects.values_list("id", flat=True))
     assert remaining == {old_and_new["old_failed"].id, old_and_new["new_completed"].id}
-    assert result["removed_jobs"] == 2
-    assert result["removed_by_status"] == {"cancelled": 1, "completed": 1}
+    assert result["removed_jobs"] == 3
+    assert result["removed_by_status"] == {"cancelled": 1, "completed": 1, "failed": 1}, "discarded ones go"
     assert result["removed_files"] == 1 and result["kept_failed"] == 1
     assert not default_storage.exists(old_and_new["old_completed"].result_file.name)
     assert default_storage.exists(old_and_new["old_failed"].result_file.name)
@@ -57,7 +60,7 @@ def test_the_cleanup_job_reports_what_it_removed(old_and_new, settings):
     assert job_run_attempt(job.id, 1) == "completed"
 
     job.refresh_from_db()
-    assert job.output["removed_jobs"] == 1 and job.output["retention_days"] == 35
-    assert job.progress_message == "removed 1 jobs"
+    assert job.output["removed_jobs"] == 2 and job.output["retention_days"] == 35
+    assert job.progress_message == "removed 2 jobs"
     assert not Job.objects.filter(id=old_and_new["old_completed"].id).exists()
     assert Job.objects.filter(id=old_and_new["old_cancelled"].id).exists(), "31 days is within 35"
