@@ -21,6 +21,7 @@ class JobContext:
         self._percent = 0
         self._message = ""
         self._last_write = float("-inf")
+        self.spawned_children = False
 
     def progress(self, percent: float, message: str = "") -> None:
         """Report progress 0-100. Writes are coalesced to one per JOBS_PROGRESS_MIN_INTERVAL, and
@@ -46,3 +47,11 @@ class JobContext:
         stored = default_storage.save(f"results/{self.job_id}/{name}", ContentFile(data))
         services.job_attach_result(self.job_id, self.attempt, stored)
         return stored
+
+    def spawn_children(self, type_name: str, inputs: list[dict], priority: str | None = None) -> int:
+        """Fan out into child jobs of `type_name`, one per input, created in bulk. The job then
+        completes when every child has finished: its progress is the share of children finished and
+        its output adds up the numbers in theirs. Safe to call again on a re-run (creates nothing)."""
+        count = services.job_spawn_children(self.job, self.attempt, type_name, inputs, priority)
+        self.spawned_children = True
+        return count

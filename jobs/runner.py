@@ -99,5 +99,11 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         services.job_fail(job_id, attempt, error, elapsed_ms())
         logger.warning("Job %s failed on attempt %s: %s: %s", job_id, attempt, error["error_type"], error["error_message"])
         return "failed"
+    if ctx.spawned_children:
+        try:
+            services.job_await_children(job_id, attempt, output, elapsed_ms())
+        except (AttemptSuperseded, JobCancelled):
+            return "superseded"
+        return "waiting for children"
     completed = services.job_complete(job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message)
     return "completed" if completed else "superseded"

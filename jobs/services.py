@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import DateTimeField, Q, Value
+from django.db.models import Count, DateTimeField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from notifications.webhooks import webhook_event_record
 
 from . import events
 from .errors import AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
-from .models import AuditEvent, Job, JobAttempt, JobStatus, Priority, QUEUE_FOR_PRIORITY
+from .models import QUEUE_FOR_PRIORITY, TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, Priority
 from .registry import get_job_type
 
 logger = logging.getLogger(__name__)
@@ -210,6 +210,10 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT)
     stalled = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    # A batch parent is quiet by design while its children run: bring it up to date instead.
+    for parent_id in list(stalled.filter(children__isnull=False).values_list("id", flat=True).distinct()[:limit]):
+        job_batch_refresh(parent_id)
+    stalled = stalled.filter(children__isnull=True)
     reaped = 0
     for job_id, attempt in list(stalled.values_list("id", "attempts")[:limit]):
         error = {
@@ -293,9 +297,13 @@ def _announce(job_id: str) -> None:
 
 
 def _announce_finished(job_id: str) -> None:
-    """A terminal transition: push it live, and record the job's webhook event in this transaction."""
+    """A terminal transition: push it live, record the job's webhook event in this transaction,
+    and let a batch parent count this child once it is committed."""
     _announce(job_id)
     webhook_event_record(job_id)
+    parent_id = Job.objects.filter(id=job_id).values_list("parent_id", flat=True).first()
+    if parent_id:
+        transaction.on_commit(partial(job_batch_refresh, parent_id))
 
 
 @reconnect_once
@@ -402,6 +410,11 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
         if not cancelled:
             job.refresh_from_db(fields=["status"])
             raise JobStateConflict(f"Job {job.id} is {job.status} and can no longer be cancelled.")
+        # A batch's children that have not started are cancelled with it; running ones stop at
+        # their next progress() call only if cancelled themselves, so they are left to finish.
+        Job.objects.filter(parent_id=job.id, status__in=WAITING_STATUSES).update(
+            status=JobStatus.CANCELLED, completed_at=timezone.now(), next_retry_at=None
+        )
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
         _announce_finished(job.id)
     job.refresh_from_db()
@@ -456,3 +469,88 @@ def job_discard(job: Job, *, actor: Any, client_address: str | None = None) -> b
         if discarded:
             audit_record(actor=actor, action="job.discard", job=job, client_address=client_address)
     return bool(discarded)
+
+
+# --- batches: a parent job fans out into children and completes when they all have -----
+
+
+def job_spawn_children(parent: Job, attempt: int, type_name: str, inputs: list[dict], priority: str | None = None) -> int:
+    """Create a batch's children in bulk and publish them. Done once per parent: a parent re-run
+    after a lost worker finds its children and creates none. Returns the number of children."""
+    job_type = get_job_type(type_name)
+    validated = [job_type.validate_input(raw).model_dump(mode="json") for raw in inputs]
+    with transaction.atomic():
+        if not _running(parent.id, attempt).exists():
+            raise fenced_out_error(parent.id)
+        existing = Job.objects.filter(parent_id=parent.id).count()
+        if existing:
+            return existing
+        children = Job.objects.bulk_create(
+            [
+                Job(type=job_type.name, owner_id=parent.owner_id, input=data, priority=priority or parent.priority,
+                    parent_id=parent.id, max_attempts=job_type.retry.max_attempts)
+                for data in validated
+            ],
+            batch_size=500,
+        )
+        transaction.on_commit(partial(jobs_publish_new, [child.id for child in children]))
+    return len(children)
+
+
+def jobs_publish_new(job_ids: list[str]) -> None:
+    """Publish first attempts of many jobs, then mark them dispatched in one UPDATE."""
+    from .tasks import run_job
+
+    queues = dict(Job.objects.filter(id__in=job_ids).values_list("id", "priority"))
+    published = []
+    for job_id in job_ids:
+        try:
+            run_job.apply_async((job_id, 1), queue=QUEUE_FOR_PRIORITY[Priority(queues[job_id])])
+            published.append(job_id)
+        except Exception:
+            logger.warning("Could not publish job %s; the dispatcher will retry.", job_id, exc_info=True)
+            break
+    Job.objects.filter(id__in=published, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+
+
+@reconnect_once
+def job_await_children(job_id: str, attempt: int, output: Any, duration_ms: int) -> None:
+    """The parent's handler has spawned its children: its attempt is over, the job stays running
+    (its output kept aside) until the last child finishes."""
+    with transaction.atomic():
+        if not _running(job_id, attempt).update(output=output, heartbeat_at=timezone.now()):
+            raise fenced_out_error(job_id)
+        _close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED, duration_ms)
+    job_batch_refresh(job_id)
+
+
+def job_batch_refresh(parent_id: str) -> None:
+    """Bring a running batch parent up to date: progress is the share of children finished; when
+    every child is terminal the parent completes, its output counting the children's outcomes and
+    summing the numbers in their outputs (e.g. sent, skipped, failed)."""
+    counts = dict(Job.objects.filter(parent_id=parent_id).values_list("status").annotate(n=Count("id")).order_by())
+    total = sum(counts.values())
+    finished = sum(n for status, n in counts.items() if status in TERMINAL_STATUSES)
+    if not total:
+        return
+    now = timezone.now()
+    running = Job.objects.filter(id=parent_id, status=JobStatus.RUNNING)
+    if finished < total:
+        if running.filter(progress__lt=100 * finished // total).update(
+            progress=100 * finished // total, progress_message=f"{finished}/{total} parts finished", heartbeat_at=now
+        ):
+            events.job_publish_state(parent_id)
+        return
+    parent = running.only("output").first()
+    if parent is None:
+        return
+    output = dict(parent.output or {})
+    for child_output in Job.objects.filter(parent_id=parent_id, status=JobStatus.COMPLETED).values_list("output", flat=True):
+        for key, value in (child_output or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                output[key] = output.get(key, 0) + value
+    output["parts"] = {status: counts.get(status, 0) for status in sorted(TERMINAL_STATUSES)}
+    with transaction.atomic():
+        if running.update(status=JobStatus.COMPLETED, output=output, progress=100, completed_at=now, heartbeat_at=now,
+                          progress_message=f"{total}/{total} parts finished"):
+            _announce_finished(parent_id)
