@@ -43,14 +43,7 @@ class GenerateReportView(APIView):
         params = GenerateReportRequest(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        return submit_job(
-            request,
-            type_name="reports.generate",
-            input=data["input"],
-            priority=data.get("priority"),
-            webhook_url=data.get("webhook_url", ""),
-            run_at=data.get("run_at"),
-        )
+        return submit_job(request, "reports.generate", data["input"], data)
 
 
 urlpatterns = [path("reports/generate", GenerateReportView.as_view(), name="report-generate")]

@@ -67,11 +67,6 @@ class JobCreateSerializer(SubmissionSerializer):
         return value
 
 
-class JobErrorSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    message = serializers.CharField()
-
-
 class JobSerializer(serializers.ModelSerializer):
     output = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()

@@ -40,9 +40,17 @@ def request_fingerprint(request: Request) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def submit_job(request: Request, **submission) -> Response:
-    """Enqueue for the requesting user and answer 202; with an Idempotency-Key, a repeated request
-    answers 202 with the original job and `Idempotent-Replayed: true`."""
+def submit_job(request: Request, type_name: str, input: dict, options: dict) -> Response:
+    """Enqueue for the requesting user with the SubmissionSerializer `options` and answer 202; with
+    an Idempotency-Key, a repeated request answers 202 with the original job and
+    `Idempotent-Replayed: true`."""
+    submission = {
+        "type_name": type_name,
+        "input": input,
+        "priority": options.get("priority"),
+        "webhook_url": options.get("webhook_url", ""),
+        "run_at": options.get("run_at"),
+    }
     key = request.headers.get("Idempotency-Key")
     if key is None:
         job = services.job_enqueue(owner=request.user, client_address=client_address(request), **submission)
@@ -103,14 +111,7 @@ class JobListCreateView(generics.ListAPIView):
         params = JobCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        return submit_job(
-            request,
-            type_name=data["type"],
-            input=data["input"],
-            priority=data.get("priority"),
-            webhook_url=data.get("webhook_url", ""),
-            run_at=data.get("run_at"),
-        )
+        return submit_job(request, data["type"], data["input"], data)
 
 
 class JobDetailView(APIView):
