@@ -151,6 +151,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message in hand per process, so a high-priority job is never stuck behind prefetched ones.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing gives up quickly when the broker is down: the job is already committed, and the
+# dispatcher publishes it once the broker is back, so the client gets its 202 without waiting.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged message after this many seconds; it must exceed the
