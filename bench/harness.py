@@ -1,4 +1,4 @@
-"""A running stack for benchmarks: database, Redis, uvicorn and a Celery worker, as production runs them.
+"""Shared pieces of the benchmarks: the service's processes, as production runs them, and results.
 
 Uses DATABASE_URL / REDIS_URL when set (the figures that matter: PostgreSQL and Redis), otherwise
 a SQLite file under var/bench and the embedded Redis.
@@ -16,21 +16,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+VAR = ROOT / "var" / "bench"
 sys.path.insert(0, str(ROOT))
 
 
 @contextmanager
-def stack(worker_concurrency: int = 2):
+def environment():
+    """Database migrated, Redis up, Django set up in this process; yields a user's API token."""
     from config import embedded_redis
-    from tests.support import AsgiServer, WorkerProcess
 
-    var = ROOT / "var" / "bench"
-    var.mkdir(parents=True, exist_ok=True)
+    VAR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{var / 'bench.sqlite3'}")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     redis = None
     if not os.environ.get("REDIS_URL"):
-        redis, os.environ["REDIS_URL"] = embedded_redis.start(var / "redis")
+        redis, os.environ["REDIS_URL"] = embedded_redis.start(VAR / "redis")
     subprocess.check_call([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -39,17 +40,55 @@ def stack(worker_concurrency: int = 2):
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
+    from tests.support import purge_queues
+
+    purge_queues()
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    token = Token.objects.get_or_create(user=user)[0].key
-    server = AsgiServer(os.environ["DATABASE_URL"], var).start()
-    worker = WorkerProcess(os.environ["DATABASE_URL"], var, concurrency=worker_concurrency).start()
     try:
-        yield server, token
+        yield Token.objects.get_or_create(user=user)[0].key
     finally:
-        worker.stop()
-        server.stop()
         if redis:
             redis.terminate()
+
+
+def bench_user():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username="bench")
+
+
+def start_server():
+    from tests.support import AsgiServer
+
+    return AsgiServer(os.environ["DATABASE_URL"], VAR).start()
+
+
+def start_worker(**kwargs):
+    from tests.support import WorkerProcess
+
+    return WorkerProcess(os.environ["DATABASE_URL"], VAR, **kwargs).start()
+
+
+@contextmanager
+def stack(worker_concurrency: int = 2):
+    """The web server and a worker, for benchmarks that go through the whole service."""
+    with environment() as token:
+        server, worker = start_server(), start_worker(concurrency=worker_concurrency)
+        try:
+            yield server, token
+        finally:
+            worker.stop()
+            server.stop()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.02) -> float:
+    """Poll until predicate() is true; returns the monotonic time it became true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition not reached")
+        time.sleep(interval)
+    return time.monotonic()
 
 
 def percentile(values: list[float], fraction: float) -> float:

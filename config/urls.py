@@ -1,10 +1,19 @@
 from django.contrib import admin
+from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from jobs.dashboard import dashboard
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from jobs.dashboard import dashboard
+
+
+def healthz(request):
+    """Liveness for load balancers: the process answers. No database, no auth."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
     path("dashboard/", dashboard, name="dashboard"),

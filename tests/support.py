@@ -118,12 +118,12 @@ class WorkerProcess(ServiceProcess):
 
     name = "worker"
 
-    def __init__(self, *args, concurrency: int = 2, queues: tuple[str, ...] = QUEUES, **kwargs):
+    def __init__(self, *args, concurrency: int = 2, queues: tuple[str, ...] = QUEUES, app: str = "config", **kwargs):
         super().__init__(*args, **kwargs)
-        self.concurrency, self.queues = concurrency, queues
+        self.concurrency, self.queues, self.app = concurrency, queues, app
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(self.queues),
+        return [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", ",".join(self.queues),
                 "-c", str(self.concurrency), "-n", f"{self.log_path.stem}@%h", "-l", "info",
                 "--without-gossip", "--without-mingle"]
 
