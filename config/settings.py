@@ -104,8 +104,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-# In development WhiteNoise serves straight from the app folders; in production run collectstatic.
-WHITENOISE_USE_FINDERS = DEBUG
+# In development (and the tests' web server) WhiteNoise serves straight from the app folders; in
+# production run collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 

@@ -65,9 +65,13 @@ class JobAdminBase(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):
-        # Viewing is a change-permission page in the admin; the fields themselves are read-only.
+    def has_view_permission(self, request, obj=None):
         return request.user.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        # View-only: a job changes only through the fenced state machine (replay, cancel, discard).
+        # A "Save" here would write back every column as read a moment before, over a worker's update.
+        return False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, job: Job) -> str:

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from jobs.models import TERMINAL_STATUSES, Job
 
+from .browser import CHROMIUM, CHROMIUM_ARGS
 from .support import AsgiServer, WorkerProcess, database_url, purge_queues, wait_for
 
 
@@ -37,7 +38,8 @@ def asgi_server(django_db_setup, tmp_path_factory):
     server = AsgiServer(
         database_url(connections["default"].settings_dict),
         tmp_path_factory.mktemp("asgi"),
-        env={"JOBS_SSE_HEARTBEAT_SECONDS": "1", "ALLOWED_HOSTS": "127.0.0.1,localhost"},
+        env={"JOBS_SSE_HEARTBEAT_SECONDS": "1", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+             "WHITENOISE_USE_FINDERS": "1"},  # the admin's CSS, for the browser tests' screenshots
     )
     server.start()
     yield server
@@ -54,6 +56,18 @@ def live(asgi_server, worker):
 def worker(worker_process, transactional_db):
     """Tests that cross the worker commit their data, so that the worker process can see it."""
     return worker_process
+
+
+@pytest.fixture
+def browser():
+    """Chromium under Playwright's sync API. List it after every fixture that uses the ORM: its event
+    loop runs in the test thread, where Django then refuses database calls."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def make_user(username: str, **extra):

@@ -1,39 +1,14 @@
 """The live dashboard in a real browser (Debian's chromium driven by Playwright)."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from ..browser import browser_test, screenshot
 from ..conftest import make_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-pytestmark = [
-    pytest.mark.worker,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-        reason="chromium is not installed (apt-get install chromium); CI installs it and never skips",
-    ),
-]
-
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+pytestmark = browser_test
 
 
 def log_in(browser, live, username: str, password: str):
@@ -80,8 +55,7 @@ def test_dashboard_shows_a_job_move_live_in_two_browsers(live, carol, browser):
         expect(row.locator(".pct")).to_have_text("100 %")
     assert first.evaluate("window.notReloaded") is True
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    first.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    screenshot(first, "dashboard.png")
 
 
 def test_dashboard_starts_a_report_and_offers_the_download(live, carol, browser):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -150,6 +151,28 @@ def test_dead_letters_are_grouped_by_error_type(user, staff_user, client):
 
     counts = {row["error_type"]: row["count"] for row in page.context["error_counts"]}
     assert counts == {"jobs.errors.PermanentError": 3, "requests.exceptions.ConnectTimeout": 1}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["admin:jobs_job_change", "admin:jobs_deadletter_change"])
+def test_job_pages_are_view_only_so_save_cannot_overwrite_a_workers_update(user, staff_user, client, name):
+    job = failed_job(user)
+    client.force_login(staff_user)
+    url = reverse(name, args=[job.id])
+    assert 'name="_save"' not in client.get(url).content.decode()
+
+    real_save = Job.save
+
+    def save_racing_a_worker(self, *args, **kwargs):
+        # A replay's attempt 2 starts between the admin reading the row and writing it back.
+        Job.objects.filter(id=self.id).update(status=JobStatus.RUNNING, attempts=2)
+        return real_save(self, *args, **kwargs)
+
+    management = {f"{prefix}-{key}": "0" for prefix in ("attempt_rows", "webhook_deliveries")
+                  for key in ("TOTAL_FORMS", "INITIAL_FORMS")}
+    with mock.patch.object(Job, "save", save_racing_a_worker):
+        assert client.post(url, {**management, "_save": "Save"}).status_code == 403
+    assert Job.objects.get(id=job.id).status == JobStatus.FAILED  # untouched: no save ran
 
 
 ADMIN_PAGES = [
