@@ -73,6 +73,10 @@ class JobAdminBase(admin.ModelAdmin):
         # A "Save" here would write back every column as read a moment before, over a worker's update.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Jobs leave through the cleanup schedule; an operator discards a dead letter (audited).
+        return False
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, job: Job) -> str:
         colours = {"completed": "#17642f", "failed": "#8f1d1d", "running": "#1b4f91", "retrying": "#7a5300"}
