@@ -134,6 +134,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so that a worker process can open the test database too.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # Django's psycopg pool, per process: a request borrows a connection instead of opening one
+    # (under ASGI, persistent connections would pile up one per thread). With conn_health_checks
+    # Django has the pool replace a connection the server dropped before handing it out.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+        "timeout": 10,
+    }
 
 # --- Redis, Celery, Channels -------------------------------------------------
 

@@ -20,7 +20,8 @@ class JobContext:
         self._min_interval = settings.JOBS_PROGRESS_MIN_INTERVAL if min_interval is None else min_interval
         self._percent = 0
         self._message = ""
-        self._last_write = float("-inf")
+        # The claim just wrote the job and pushed "running": the first progress write can wait.
+        self._last_write = time.monotonic()
         self.spawned_children = False
 
     def progress(self, percent: float, message: str = "") -> None:

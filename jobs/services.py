@@ -297,13 +297,14 @@ def _announce(job_id: str) -> None:
 
 
 def _announce_finished(job_id: str) -> None:
-    """A terminal transition: push it live, record the job's webhook event in this transaction,
-    and let a batch parent count this child once it is committed."""
-    _announce(job_id)
-    webhook_event_record(job_id)
-    parent_id = Job.objects.filter(id=job_id).values_list("parent_id", flat=True).first()
-    if parent_id:
-        transaction.on_commit(partial(job_batch_refresh, parent_id))
+    """A terminal transition, inside its transaction: record the job's webhook event, and once
+    committed push the final state live and let a batch parent count this child. One read serves
+    all three."""
+    job = Job.objects.get(id=job_id)
+    webhook_event_record(job)
+    transaction.on_commit(partial(events.publish, events.job_event(job), job.owner_id))
+    if job.parent_id:
+        transaction.on_commit(partial(job_batch_refresh, job.parent_id))
 
 
 @reconnect_once

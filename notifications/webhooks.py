@@ -60,11 +60,10 @@ def webhook_secret_get(user_id: int) -> WebhookSecret:
 # --- events -------------------------------------------------------------------
 
 
-def webhook_event_record(job_id: str) -> WebhookDelivery | None:
-    """Called inside the transaction that moved the job to a terminal state: record the event for
-    the job's webhook_url and publish its first try once the transaction commits."""
-    job = Job.objects.filter(id=job_id).exclude(webhook_url="").first()
-    if job is None or job.status not in EVENT_TYPES:
+def webhook_event_record(job: Job) -> WebhookDelivery | None:
+    """Called inside the transaction that moved the job to a terminal state, with the job as it is
+    now: record the event for its webhook_url and publish its first try once the transaction commits."""
+    if not job.webhook_url or job.status not in EVENT_TYPES:
         return None
     delivery = WebhookDelivery.objects.create(
         job=job,

@@ -98,3 +98,19 @@ def test_a_job_whose_type_disappeared_fails_permanently(user):
     job = Job.objects.create(owner=user, type="retired.type", input={}, max_attempts=5)
     assert job_run_attempt(job.id, 1) == "failed"
     assert Job.objects.get(id=job.id).error_type == "jobs.errors.UnknownJobType"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quick_job_costs_six_statements(user):
+    """The hot path's database round trips: claim (UPDATE, INSERT attempt, SELECT job), complete
+    (UPDATE job, UPDATE attempt) and one read for the live event, webhook and batch bookkeeping."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0}, max_attempts=5)
+    with CaptureQueriesContext(connection) as queries:
+        assert job_run_attempt(job.id, 1) == "completed"
+
+    statements = [q["sql"] for q in queries.captured_queries
+                  if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(statements) == 6, "\n".join(statements)
