@@ -37,9 +37,9 @@ def event_type_for(status: str) -> str:
 
 
 def job_payload(job: Job) -> dict:
-    from .api.serializers import JobSerializer
+    from .api.serializers import job_representation
 
-    return JobSerializer(job).data
+    return job_representation(job)
 
 
 class JobEventFilter:
@@ -63,45 +63,60 @@ class JobEventFilter:
         return True
 
 
-class _LoopThread:
-    """One event loop per process for publishing from sync code, so the channel layer keeps its
-    Redis connections instead of opening new ones for every event (as async_to_sync would)."""
+class _Publisher:
+    """One event loop thread per process sends the events of sync code (workers, views) in order,
+    without making the caller wait, over connections the channel layer keeps open (async_to_sync
+    would open new ones for every event)."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="job-events", daemon=True).start()
+        self.queue: asyncio.Queue | None = None
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), name="job-events", daemon=True).start()
+        ready.wait()
 
-    def run(self, coroutine, timeout: float) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.queue = asyncio.Queue()
+        self.loop.create_task(self._send_in_order())
+        ready.set()
+        self.loop.run_forever()
+
+    async def _send_in_order(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            groups, message = await self.queue.get()
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(layer.group_send(group, message) for group in groups)), PUBLISH_TIMEOUT
+                )
+            except Exception:
+                event = message["event"]
+                logger.warning("Could not push %s event for job %s.", event["type"], event["job"]["id"], exc_info=True)
+
+    def submit(self, groups: list[str], message: dict) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (groups, message))
 
 
-_loop: _LoopThread | None = None
-_loop_lock = threading.Lock()
+_publisher: _Publisher | None = None
+_publisher_lock = threading.Lock()
 
 
-def _publisher() -> _LoopThread:
-    global _loop
-    with _loop_lock:
+def _get_publisher() -> _Publisher:
+    global _publisher
+    with _publisher_lock:
         # A forked worker process must not use its parent's (dead) loop thread.
-        if _loop is None or _loop.pid != os.getpid():
-            _loop = _LoopThread()
-        return _loop
-
-
-async def _send(groups: list[str], message: dict) -> None:
-    layer = get_channel_layer()
-    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
+        if _publisher is None or _publisher.pid != os.getpid():
+            _publisher = _Publisher()
+        return _publisher
 
 
 def publish(event: dict, owner_id: int) -> None:
-    """Send an event to everyone following the job. A push that fails is logged, never raised:
-    the database is the record, and clients that missed an event resync from the snapshot."""
+    """Send an event to everyone following the job, without waiting for it. A push that fails is
+    logged, never raised: the database is the record, and clients resync from the snapshot."""
     groups = [job_group(event["job"]["id"]), owner_group(owner_id), STAFF_GROUP]
-    try:
-        _publisher().run(_send(groups, {"type": "job.event", "event": event}), PUBLISH_TIMEOUT)
-    except Exception:
-        logger.warning("Could not push %s event for job %s.", event["type"], event["job"]["id"], exc_info=True)
+    _get_publisher().submit(groups, {"type": "job.event", "event": event})
 
 
 def job_event(job: Job, at: float | None = None) -> dict:

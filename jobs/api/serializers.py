@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import timedelta, timezone as dt_timezone
 
 from django.conf import settings
 from django.utils import timezone
@@ -67,11 +68,56 @@ class JobCreateSerializer(SubmissionSerializer):
         return value
 
 
+def _iso(value) -> str | None:
+    # As DRF renders datetimes: ISO 8601, UTC as "Z".
+    if value is None:
+        return None
+    text = timezone.localtime(value, dt_timezone.utc).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def job_representation(job: Job, absolute: Callable[[str], str] | None = None) -> dict:
+    """The job as the API shows it: GET /api/jobs/{id}, live events and webhooks all use this.
+    A plain function, because it is on the hot path (twice per job for the live events)."""
+    absolute = absolute or (lambda path: path)
+    status = job.status
+    show_error = job.error_type and status in (JobStatus.FAILED, JobStatus.RETRYING)
+    return {
+        "id": job.id,
+        "type": job.type,
+        "status": status,
+        "priority": job.priority,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "input": job.input,
+        "output": job.output if status == JobStatus.COMPLETED else None,
+        # The last error is shown while retrying too, so a client sees retries as they happen.
+        "error": {"type": job.error_type, "message": job.error_message} if show_error else None,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "created_at": _iso(job.created_at),
+        "run_at": _iso(job.run_at),
+        "started_at": _iso(job.started_at),
+        "completed_at": _iso(job.completed_at),
+        "next_retry_at": _iso(job.next_retry_at),
+        "webhook_url": job.webhook_url,
+        "result_url": absolute(reverse("job-result", args=[job.id])) if job.result_file else None,
+        "status_url": absolute(reverse("job-detail", args=[job.id])),
+    }
+
+
+class JobErrorSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    message = serializers.CharField()
+
+
 class JobSerializer(serializers.ModelSerializer):
-    output = serializers.SerializerMethodField()
-    error = serializers.SerializerMethodField()
-    result_url = serializers.SerializerMethodField()
-    status_url = serializers.SerializerMethodField()
+    """Declares the job's fields for the OpenAPI schema; the values come from job_representation."""
+
+    output = serializers.JSONField(allow_null=True)
+    error = JobErrorSerializer(allow_null=True)
+    result_url = serializers.URLField(allow_null=True)
+    status_url = serializers.URLField()
 
     class Meta:
         model = Job
@@ -82,26 +128,9 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_output(self, job: Job) -> dict | list | None:
-        return job.output if job.status == JobStatus.COMPLETED else None
-
-    def get_error(self, job: Job) -> dict | None:
-        # The last error is shown while retrying too, so a client sees retries as they happen.
-        if job.error_type and job.status in (JobStatus.FAILED, JobStatus.RETRYING):
-            return {"type": job.error_type, "message": job.error_message}
-        return None
-
-    def get_result_url(self, job: Job) -> str | None:
-        if not job.result_file:
-            return None
-        return self._absolute(reverse("job-result", args=[job.id]))
-
-    def get_status_url(self, job: Job) -> str:
-        return self._absolute(reverse("job-detail", args=[job.id]))
-
-    def _absolute(self, path: str) -> str:
+    def to_representation(self, job: Job) -> dict:
         request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        return job_representation(job, request.build_absolute_uri if request else None)
 
 
 class JobAcceptedSerializer(serializers.Serializer):
