@@ -59,6 +59,20 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
+def submit_sleep(base_url: str, token: str, session=None, **input) -> str:
+    """POST a diagnostics.sleep job over real HTTP; returns its id (asserting 202)."""
+    import requests
+
+    response = (session or requests).post(
+        f"{base_url}/api/jobs/",
+        json={"type": "diagnostics.sleep", "input": input},
+        headers={"Authorization": f"Token {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
 class ServiceProcess:
     """One of the service's processes, started as production starts it, logging to a file."""
 

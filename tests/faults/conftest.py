@@ -6,7 +6,7 @@ import requests
 from django.db import connections
 from rest_framework.authtoken.models import Token
 
-from ..support import AsgiServer, BeatProcess, RedisProcess, WorkerProcess, database_url
+from ..support import AsgiServer, BeatProcess, RedisProcess, WorkerProcess, database_url, submit_sleep
 
 # Short timings so that faults are detected in seconds, not minutes.
 FAULT_ENV = {
@@ -37,14 +37,7 @@ class Stack:
         return worker
 
     def submit(self, session: requests.Session | None = None, **input) -> str:
-        response = (session or requests).post(
-            f"{self.web.url}/api/jobs/",
-            json={"type": "diagnostics.sleep", "input": input},
-            headers={"Authorization": f"Token {self.token}"},
-            timeout=30,
-        )
-        assert response.status_code == 202, response.text
-        return response.json()["id"]
+        return submit_sleep(self.web.url, self.token, session, **input)
 
     def stop(self) -> None:
         for process in [*self.workers, self.beat, self.web]:

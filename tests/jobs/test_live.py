@@ -10,6 +10,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from ..conftest import wait_for_job
+from ..support import submit_sleep
 
 pytestmark = pytest.mark.worker
 
@@ -21,14 +22,7 @@ def token_of(user) -> str:
 
 
 def submit(live, user, **input) -> str:
-    response = requests.post(
-        f"{live.url}/api/jobs/",
-        json={"type": "diagnostics.sleep", "input": input},
-        headers={"Authorization": f"Token {token_of(user)}"},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
+    return submit_sleep(live.url, token_of(user), **input)
 
 
 def read_socket(ws, limit: int = 500) -> list[dict]:
