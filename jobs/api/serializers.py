@@ -11,6 +11,7 @@ from rest_framework import serializers
 from notifications.ssrf import validate_webhook_url
 
 from ..models import Job, JobStatus, Priority
+from ..sensitive import input_mask
 
 
 MAX_DELAY = timedelta(days=90)
@@ -73,6 +74,7 @@ class JobErrorSerializer(serializers.Serializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
+    input = serializers.SerializerMethodField()
     output = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     result_url = serializers.SerializerMethodField()
@@ -86,6 +88,10 @@ class JobSerializer(serializers.ModelSerializer):
             "webhook_url", "result_url", "status_url",
         ]
         read_only_fields = fields
+
+    def get_input(self, job: Job) -> dict:
+        # Sensitive fields are stored encrypted and shown as "***" (jobs/sensitive.py).
+        return input_mask(job.input)
 
     def get_output(self, job: Job) -> dict | list | None:
         return job.output if job.status == JobStatus.COMPLETED else None
