@@ -91,3 +91,23 @@ def test_reencrypt_command_rotates_stored_input_and_is_audited(settings, user):
 
     assert job_run_attempt(job.id, 1) == "completed"
     assert AuditEvent.objects.filter(action="jobs.reencrypt", details__jobs=1).exists()
+
+
+@pytest.mark.django_db
+def test_replay_with_edited_input_shows_sensitive_fields_masked_and_asks_for_them_again(client, staff_user, user):
+    stored = sensitive.input_encrypt(get_job_type("diagnostics.secret").input_model, {"api_key": SECRET, "label": "a"})
+    job = Job.objects.create(owner=user, type="diagnostics.secret", input=stored, status=JobStatus.FAILED, attempts=1,
+                             max_attempts=1)
+    client.force_login(staff_user)
+    url = f"/admin/jobs/deadletter/{job.id}/replay-with-input/"
+
+    form = client.get(url).content.decode()
+    refused = client.post(url, {"input": json.dumps({"api_key": "***", "label": "b"})})
+    replayed = client.post(url, {"input": json.dumps({"api_key": "new-key", "label": "b"})})
+
+    assert SECRET not in form and "***" in form
+    assert refused.status_code == 200 and "Sensitive fields are masked" in refused.content.decode()
+    assert replayed.status_code == 302
+    job.refresh_from_db()
+    assert job.status == JobStatus.PENDING and "new-key" not in json.dumps(job.input)
+    assert sensitive.input_decrypt(job.input) == {"api_key": "new-key", "label": "b"}
