@@ -5,7 +5,10 @@ COPY pyproject.toml README.md ./
 # Installs the pinned dependencies (the project itself is run from /app, not installed).
 RUN pip install --no-cache-dir .
 COPY . .
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+# Throwaway secrets: settings refuse to load without them when DEBUG is off.
+RUN SECRET_KEY=collectstatic-only \
+    JOBS_ENCRYPTION_KEYS=$(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())") \
+    python manage.py collectstatic --noinput
 RUN useradd --create-home app && mkdir -p /data/media && chown app /data/media
 USER app
 EXPOSE 8000

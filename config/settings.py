@@ -47,6 +47,19 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
+# HTTPS. Cookies are Secure whenever DEBUG is off; the redirect and HSTS are switched on per
+# deployment, since TLS usually ends at a proxy in front (which then sets X-Forwarded-Proto).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Trust X-Forwarded-Proto: https from the proxy; only behind a proxy that always sets it.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -65,6 +78,7 @@ INSTALLED_APPS = [
     "reports",
     "notifications",
     "schedules",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +206,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,  # re-sends deliveries whose try was lost (broker down, worker killed)
         "options": {"queue": "webhooks", "expires": 25},
     },
+    "ops.evaluate_alerts": {
+        "task": "ops.evaluate_alerts",
+        "schedule": 60.0,  # raises and clears the alerts of ops/alerts.py
+        "options": {"queue": "high", "expires": 55},
+    },
 }
 # On SIGTERM a worker stops taking messages and gives running jobs this long to finish; then it
 # stops, and the unfinished attempts are retried (see config/celery.py).
@@ -199,6 +218,17 @@ JOBS_SHUTDOWN_GRACE_SECONDS = env_float("JOBS_SHUTDOWN_GRACE_SECONDS", 60.0)
 CELERY_TIMEZONE = TIME_ZONE
 # A worker's Django DB connection is kept across tasks instead of reopened for every task.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+
+# Shared by every web process: DRF's per-user throttles count here.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "jobservice",
+        # A Redis that is down or hanging must not hold up requests (the throttle then fails open).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -230,6 +260,26 @@ JOBS_REDISPATCH_SECONDS = env_float("JOBS_REDISPATCH_SECONDS", 60.0)
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
 # The cleanup schedule removes completed and cancelled jobs (and their files) older than this.
 JOBS_RETENTION_DAYS = env_int("JOBS_RETENTION_DAYS", 30)
+# Per-user rate of POST /api/jobs/ and POST /api/reports/generate (DRF rate: N/sec|min|hour|day).
+JOBS_SUBMIT_RATE = os.environ.get("JOBS_SUBMIT_RATE", "120/min")
+# Fernet keys for sensitive input fields, comma-separated: the first encrypts, all decrypt (rotation).
+# Required when DEBUG is off; in development a key is derived from SECRET_KEY (jobs/sensitive.py).
+JOBS_ENCRYPTION_KEYS = env_list("JOBS_ENCRYPTION_KEYS", "")
+
+# --- Operations ---------------------------------------------------------------
+
+# A bearer token that may read /metrics (staff sessions always may); empty: staff sessions only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Alert thresholds (seed 001): waiting jobs; share of failed jobs over the window; average wait.
+ALERT_BACKLOG_JOBS = env_int("ALERT_BACKLOG_JOBS", 1000)
+ALERT_FAILURE_RATE = env_float("ALERT_FAILURE_RATE", 0.05)
+ALERT_AVERAGE_WAIT_SECONDS = env_float("ALERT_AVERAGE_WAIT_SECONDS", 300.0)
+# The failure-rate and wait rules look at this many seconds back ...
+ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 900)
+# ... and the failure-rate rule needs at least this many finished jobs in it (one failure of one is no trend).
+ALERT_FAILURE_MIN_JOBS = env_int("ALERT_FAILURE_MIN_JOBS", 20)
+# Alerts are mailed to active staff with an email address, and POSTed here when set (SSRF-guarded).
+OPS_WEBHOOK_URL = os.environ.get("OPS_WEBHOOK_URL", "")
 
 # --- Email --------------------------------------------------------------------
 
@@ -273,7 +323,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only: other content types answer 415 instead of being half-understood.
     "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.StrictJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "jobs.api.schema.ApiSchema",
     "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.JobPagination",
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
 }

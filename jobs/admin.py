@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from . import services
 from .errors import InvalidJobInput, UnknownJobType
 from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
+from .sensitive import MASK, input_mask, sensitive_fields
 
 
 def client_address(request) -> str | None:
@@ -88,7 +89,7 @@ class JobAdminBase(admin.ModelAdmin):
 
     @admin.display(description="input")
     def input_json(self, job: Job) -> str:
-        return pretty_json(job.input)
+        return pretty_json(input_mask(job.input))
 
     @admin.display(description="output")
     def output_json(self, job: Job) -> str:
@@ -148,10 +149,16 @@ class ReplayInputForm(forms.Form):
         from .registry import get_job_type
 
         try:
-            get_job_type(self.job.type).validate_input(value)
+            job_type = get_job_type(self.job.type)
+            job_type.validate_input(value)
         except (InvalidJobInput, UnknownJobType) as exc:
             errors = exc.errors.get("input", exc.errors)
             raise forms.ValidationError([f"{field}: {'; '.join(msgs)}" for field, msgs in errors.items()]) from None
+        masked = sorted(name for name in sensitive_fields(job_type.input_model) if value.get(name) == MASK)
+        if masked:
+            # The stored value is never shown; replaying "***" would silently replace it.
+            raise forms.ValidationError(f"Sensitive fields are masked: type their values again ({', '.join(masked)}), "
+                                        "or use Replay without edits to keep them.")
         return value
 
 
@@ -198,7 +205,7 @@ class DeadLetterAdmin(JobAdminBase):
 
     def replay_with_input_view(self, request, object_id):
         job = get_object_or_404(self.get_queryset(request), pk=object_id)
-        form = ReplayInputForm(request.POST or None, job=job, initial={"input": json.dumps(job.input, indent=2)})
+        form = ReplayInputForm(request.POST or None, job=job, initial={"input": json.dumps(input_mask(job.input), indent=2)})
         if request.method == "POST" and form.is_valid():
             if services.job_replay(job, actor=request.user, client_address=client_address(request),
                                    input=form.cleaned_data["input"]):
@@ -218,12 +225,8 @@ class DeadLetterAdmin(JobAdminBase):
         self.message_user(request, f"Discarded {discarded} job(s).", messages.SUCCESS)
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "actor", "target", "client_address"]
-    list_filter = ["action", "created_at"]
-    search_fields = ["target", "actor__username"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody may add, change or delete in the admin (audit events, alerts)."""
 
     def has_add_permission(self, request):
         return False
@@ -233,3 +236,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "action", "actor", "target", "client_address"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["target", "actor__username"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]

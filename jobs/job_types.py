@@ -1,6 +1,7 @@
 """Job types that ship with the engine."""
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Literal
 
@@ -34,3 +35,17 @@ def diagnostics_sleep(ctx: JobContext, data: SleepInput) -> dict:
         # An idempotent side effect: keyed by the job, so a re-run after a lost worker is a no-op.
         DiagnosticsEffect.objects.get_or_create(job_id=ctx.job_id, defaults={"attempt": ctx.attempt})
     return {"slept_seconds": data.seconds, "steps": data.steps, "attempt": ctx.attempt}
+
+
+class SecretInput(JobInput):
+    api_key: str = Field(
+        min_length=1, max_length=500, json_schema_extra={"sensitive": True},
+        description="A credential for a third party: encrypted at rest, shown as ***.",
+    )
+    label: str = Field("", max_length=200, description="Any text; stored and shown in clear.")
+
+
+@job_type("diagnostics.secret", input=SecretInput, retry=RetryPolicy(max_attempts=1))
+def diagnostics_secret(ctx: JobContext, data: SecretInput) -> dict:
+    """Receives a sensitive field (decrypted only here, in the worker) and returns its SHA-256, never the value."""
+    return {"label": data.label, "api_key_sha256": hashlib.sha256(data.api_key.encode()).hexdigest()}

@@ -16,6 +16,7 @@ from . import services
 from .context import JobContext
 from .errors import AttemptSuperseded, JobCancelled
 from .registry import get_job_type
+from .sensitive import input_decrypt
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         job_type = get_job_type(job.type)
         if not job.owner.is_active:
             raise PermissionError(f"The owner of job {job.id} is no longer active.")
-        data = job_type.validate_input(job.input)
+        data = job_type.validate_input(input_decrypt(job.input))
         ctx = JobContext(job, attempt)
         with Heartbeat(job_id, attempt):
             output = job_type.handler(ctx, data)

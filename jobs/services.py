@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from notifications.webhooks import webhook_event_record
 
-from . import events
+from . import events, sensitive
 from .errors import AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
 from .models import QUEUE_FOR_PRIORITY, TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, Priority
 from .registry import get_job_type
@@ -91,7 +91,7 @@ def job_enqueue(
         job = Job.objects.create(
             type=job_type.name,
             owner=owner,
-            input=data.model_dump(mode="json"),
+            input=sensitive.input_encrypt(job_type.input_model, data.model_dump(mode="json")),
             priority=priority or job_type.default_priority,
             webhook_url=webhook_url or "",
             run_at=run_at,
@@ -429,7 +429,7 @@ def job_replay(job: Job, *, actor: Any, client_address: str | None = None, input
     job_type = get_job_type(job.type)
     changes: dict[str, Any] = {}
     if input is not None:
-        changes["input"] = job_type.validate_input(input).model_dump(mode="json")
+        changes["input"] = sensitive.input_encrypt(job_type.input_model, job_type.validate_input(input).model_dump(mode="json"))
     with transaction.atomic():
         replayed = Job.objects.filter(
             id=job.id, status__in=(JobStatus.FAILED, JobStatus.CANCELLED), attempts=job.attempts

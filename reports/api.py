@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.api.throttling import SubmitRateThrottle
 from jobs.api.serializers import JobAcceptedSerializer, SubmissionSerializer
 from jobs.api.views import IDEMPOTENCY_KEY_HEADER, submit_job
 from jobs.errors import InvalidJobInput
@@ -36,6 +37,8 @@ class GenerateReportRequest(SubmissionSerializer):
 
 
 class GenerateReportView(APIView):
+    throttle_classes = [SubmitRateThrottle]
+
     @extend_schema(
         request=GenerateReportRequest, responses={202: JobAcceptedSerializer}, parameters=[IDEMPOTENCY_KEY_HEADER]
     )

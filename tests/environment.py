@@ -9,6 +9,13 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+# Production requires encryption keys; the test process and its workers share this one.
+if not os.environ.get("JOBS_ENCRYPTION_KEYS"):
+    from cryptography.fernet import Fernet
+
+    os.environ["JOBS_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+# Load tests (1,000 POSTs) and the fuzzer submit far above the production rate; throttle tests lower it.
+os.environ.setdefault("JOBS_SUBMIT_RATE", "100000/min")
 
 # Result files go to a throwaway folder that the test process and its worker processes share.
 if not os.environ.get("MEDIA_ROOT"):

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from notifications.ssrf import validate_webhook_url
 
 from ..models import Job, JobStatus, Priority
+from ..sensitive import input_mask
 
 
 MAX_DELAY = timedelta(days=90)
@@ -89,7 +90,8 @@ def job_representation(job: Job, absolute: Callable[[str], str] | None = None) -
         "priority": job.priority,
         "progress": job.progress,
         "progress_message": job.progress_message,
-        "input": job.input,
+        # Sensitive fields are stored encrypted and shown as "***" (jobs/sensitive.py).
+        "input": input_mask(job.input),
         "output": job.output if status == JobStatus.COMPLETED else None,
         # The last error is shown while retrying too, so a client sees retries as they happen.
         "error": {"type": job.error_type, "message": job.error_message} if show_error else None,
@@ -118,6 +120,7 @@ class JobSerializer(serializers.ModelSerializer):
     error = JobErrorSerializer(allow_null=True)
     result_url = serializers.URLField(allow_null=True)
     status_url = serializers.URLField()
+    input = serializers.JSONField(help_text='Sensitive fields are shown as "***".')
 
     class Meta:
         model = Job

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import mimetypes
 import os
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 from .. import selectors, services
 from ..models import Job, JobStatus
 from ..registry import all_job_types
+from .throttling import SubmitRateThrottle
 from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer
 
 
@@ -37,7 +39,8 @@ IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
 def request_fingerprint(request: Request) -> str:
     """What makes two requests "the same" for an Idempotency-Key: the endpoint and the JSON body."""
     canonical = json.dumps({"path": request.path, "body": request.data}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # Keyed, so the stored hash cannot be used to guess a sensitive field's value offline.
+    return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def submit_job(request: Request, type_name: str, input: dict, options: dict) -> Response:
@@ -88,6 +91,7 @@ def accepted_response(request: Request, job: Job) -> Response:
 
 class JobListCreateView(generics.ListAPIView):
     serializer_class = JobSerializer
+    throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(
         parameters=[

@@ -1,0 +1,103 @@
+"""/metrics for Prometheus. A custom collector reads the database and the broker at scrape time,
+so every web process answers the same figures however many workers there are, and nothing is
+kept in process memory (no multiprocess mode, no counters lost on restart).
+
+Counters are counts of rows (jobs, attempts, webhook tries): they only grow, except when the
+cleanup schedule removes old jobs, which Prometheus sees as a counter reset (rate() copes)."""
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from jobs.models import JobStatus
+from jobs.selectors import broker_queue_lengths
+
+from . import selectors
+from .models import Alert
+
+LABELS = ["type", "queue"]
+
+
+def _histogram(name: str, documentation: str, data: dict) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, documentation, labels=LABELS)
+    for labels, (counts, total) in sorted(data.items()):
+        bounds = [str(b) for b in selectors.BUCKETS] + ["+Inf"]
+        family.add_metric(list(labels), list(zip(bounds, counts)), total)
+    return family
+
+
+class JobsCollector:
+    def collect(self):
+        enqueued = CounterMetricFamily("jobservice_jobs_enqueued", "Jobs submitted (rows in the job table).", labels=LABELS)
+        completed = CounterMetricFamily("jobservice_jobs_completed", "Jobs that completed.", labels=LABELS)
+        failed = CounterMetricFamily("jobservice_jobs_failed", "Jobs that failed for good.", labels=LABELS)
+        running = GaugeMetricFamily("jobservice_jobs_running", "Jobs a worker is running now.", labels=LABELS)
+        waiting = GaugeMetricFamily("jobservice_jobs_waiting", "Jobs pending or retrying.", labels=LABELS)
+        totals: dict[tuple[str, str], dict[str, int]] = {}
+        for (type_, queue, status), n in selectors.job_counts().items():
+            totals.setdefault((type_, queue), {}).setdefault(status, 0)
+            totals[(type_, queue)][status] += n
+        for labels, by_status in sorted(totals.items()):
+            enqueued.add_metric(list(labels), sum(by_status.values()))
+            completed.add_metric(list(labels), by_status.get(JobStatus.COMPLETED, 0))
+            failed.add_metric(list(labels), by_status.get(JobStatus.FAILED, 0))
+            running.add_metric(list(labels), by_status.get(JobStatus.RUNNING, 0))
+            waiting.add_metric(list(labels), by_status.get(JobStatus.PENDING, 0) + by_status.get(JobStatus.RETRYING, 0))
+        yield from (enqueued, completed, failed, running, waiting)
+
+        retries = CounterMetricFamily("jobservice_job_retries", "Attempts after the first (retries and replays).", labels=LABELS)
+        for labels, n in sorted(selectors.retry_counts().items()):
+            retries.add_metric(list(labels), n)
+        yield retries
+
+        yield _histogram("jobservice_job_processing_seconds", "Duration of finished attempts.", selectors.processing_histograms())
+        yield _histogram("jobservice_job_waiting_seconds", "From due to the start of the first attempt.", selectors.waiting_histograms())
+
+        queue_length = GaugeMetricFamily("jobservice_queue_length", "Messages waiting in the broker queue.", labels=["queue"])
+        for queue, length in sorted(broker_queue_lengths().items()):
+            if length is not None:
+                queue_length.add_metric([queue], length)
+        yield queue_length
+
+        yield GaugeMetricFamily("jobservice_dead_letters", "Failed jobs not yet replayed or discarded.", value=selectors.dead_letter_count())
+        yield GaugeMetricFamily("jobservice_backlog", "Due jobs waiting for a worker.", value=selectors.backlog_count(timezone.now()))
+
+        deliveries = GaugeMetricFamily("jobservice_webhook_deliveries", "Webhook deliveries by status.", labels=["status"])
+        for status, n in sorted(selectors.webhook_delivery_counts().items()):
+            deliveries.add_metric([status], n)
+        yield deliveries
+        tries = CounterMetricFamily("jobservice_webhook_attempts", "Webhook tries by outcome (2xx..5xx, error).", labels=["outcome"])
+        for outcome, n in sorted(selectors.webhook_attempt_outcomes().items()):
+            tries.add_metric([outcome], n)
+        yield tries
+
+        alerts = GaugeMetricFamily("jobservice_alerts_active", "Active alerts by rule.", labels=["rule"])
+        for rule in Alert.objects.filter(cleared_at__isnull=True).values_list("rule", flat=True):
+            alerts.add_metric([rule], 1)
+        yield alerts
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(JobsCollector())
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """A staff session, or `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set."""
+    if request.user.is_authenticated and request.user.is_active and request.user.is_staff:
+        return True
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    return bool(token) and header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), token.encode())
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics_allowed(request):
+        response = HttpResponse("Staff session or bearer token required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
