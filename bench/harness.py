@@ -27,8 +27,14 @@ def environment():
 
     VAR.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
+    if not os.environ.get("JOBS_ENCRYPTION_KEYS"):
+        from cryptography.fernet import Fernet
+
+        os.environ["JOBS_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()  # this run's processes only
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    # The per-user submit throttle would answer 429 to a load generator.
+    os.environ.setdefault("JOBS_SUBMIT_RATE", "1000000/sec")
     redis = None
     if not os.environ.get("REDIS_URL"):
         redis, os.environ["REDIS_URL"] = embedded_redis.start(VAR / "redis")
