@@ -13,13 +13,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import services
+from .api.views import client_address
 from .errors import InvalidJobInput, UnknownJobType
 from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
 from .sensitive import MASK, input_mask, sensitive_fields
-
-
-def client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def pretty_json(value) -> str:

@@ -39,6 +39,10 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     def authenticated(self) -> bool:
         return bool(self.user and self.user.is_authenticated)
 
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
 
 class JobConsumer(_AuthenticatedConsumer):
     """A snapshot on connect, then progress and one terminal event; closed after the terminal one."""
@@ -56,10 +60,6 @@ class JobConsumer(_AuthenticatedConsumer):
         await self.accept(self.accept_subprotocol())
         snapshot = await _snapshot(self.user, self.job_id)
         await self.forward(snapshot)
-
-    async def disconnect(self, code):
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def job_event(self, message):
         await self.forward(message["event"])
@@ -83,10 +83,6 @@ class JobListConsumer(_AuthenticatedConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(self.accept_subprotocol())
         await self.send_json({"type": "snapshot", "jobs": await _recent_jobs(self.user)})
-
-    async def disconnect(self, code):
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def job_event(self, message):
         await self.send_json(message["event"])

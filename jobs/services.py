@@ -188,14 +188,18 @@ def jobs_redispatch_lost_messages(now: datetime, limit: int = 500) -> int:
     overdue = Job.objects.filter(dispatched_at__lt=stale).filter(
         Q(status=JobStatus.PENDING) | Q(status=JobStatus.RETRYING, next_retry_at__lt=stale)
     )
+    # One grouped count per tick; the broker is asked only when some job is overdue at all.
+    overdue_by_priority = dict(overdue.values_list("priority").annotate(n=Count("id")).order_by())
+    if not overdue_by_priority:
+        return 0
     published = 0
     lengths = broker_queue_lengths()
-    for priority, queue in QUEUE_FOR_PRIORITY.items():
-        waiting = overdue.filter(priority=priority)
+    for priority, count in overdue_by_priority.items():
+        queue = QUEUE_FOR_PRIORITY[Priority(priority)]
         in_broker = lengths.get(queue)
-        if in_broker is None or in_broker >= waiting.count():
+        if in_broker is None or in_broker >= count:
             continue
-        for job_id, attempts in list(waiting.values_list("id", "attempts")[:limit]):
+        for job_id, attempts in list(overdue.filter(priority=priority).values_list("id", "attempts")[:limit]):
             if job_publish(job_id, attempts + 1, queue):
                 Job.objects.filter(id=job_id).update(dispatched_at=timezone.now())
                 published += 1

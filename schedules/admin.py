@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
+from jobs.api.views import client_address
 from jobs.errors import InvalidJobInput, UnknownJobType
 from jobs.registry import get_job_type
 from jobs.services import audit_record
@@ -89,7 +90,7 @@ class ScheduleAdmin(PeriodicTaskAdmin):
             actor=request.user,
             action="schedule.change" if change else "schedule.create",
             target=f"schedule:{obj.name}",
-            client_address=request.META.get("REMOTE_ADDR"),
+            client_address=client_address(request),
             details={"changed": form.changed_data},
         )
 
@@ -104,4 +105,4 @@ class ScheduleAdmin(PeriodicTaskAdmin):
     def _audit_delete(self, request, tasks) -> None:
         for task in tasks:
             audit_record(actor=request.user, action="schedule.delete", target=f"schedule:{task.name}",
-                         client_address=request.META.get("REMOTE_ADDR"))
+                         client_address=client_address(request))

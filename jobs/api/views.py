@@ -23,7 +23,8 @@ from .throttling import SubmitRateThrottle
 from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer
 
 
-def client_address(request: Request) -> str | None:
+def client_address(request) -> str | None:
+    """Where an audited action came from (a Django or DRF request)."""
     return request.META.get("REMOTE_ADDR") or None
 
 
