@@ -226,7 +226,11 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "jobservice",
         # A Redis that is down or hanging must not hold up requests (the throttle then fails open).
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        "OPTIONS": {
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 0.5,
+            "pool_class": "config.redis_pool.SharedConnectionPool",
+        },
     }
 }
 

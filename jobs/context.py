@@ -16,7 +16,6 @@ class JobContext:
         self.job = job
         self.job_id = job.id
         self.attempt = attempt
-        self.owner = job.owner
         self._min_interval = settings.JOBS_PROGRESS_MIN_INTERVAL if min_interval is None else min_interval
         self._percent = 0
         self._message = ""
@@ -37,6 +36,11 @@ class JobContext:
             services.job_report_progress(self.job_id, self.attempt, self._percent, self._message)
             self.job.progress, self.job.progress_message = self._percent, self._message[:200]
             events.publish(events.job_event(self.job, at=called_at), self.job.owner_id)
+
+    @property
+    def owner(self):
+        """The job's owner, read when a handler first asks (most never do)."""
+        return self.job.owner
 
     @property
     def last_message(self) -> str:

@@ -72,7 +72,7 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
     job_type = None
     try:
         job_type = get_job_type(job.type)
-        if not job.owner.is_active:
+        if not job.owner_is_active:
             raise PermissionError(f"The owner of job {job.id} is no longer active.")
         data = job_type.validate_input(input_decrypt(job.input))
         ctx = JobContext(job, attempt)
@@ -97,7 +97,7 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
                 job_id, attempt, error["error_type"], error["error_message"], delay,
             )
             return "retrying"
-        services.job_fail(job_id, attempt, error, elapsed_ms())
+        services.job_fail(job_id, attempt, error, elapsed_ms(), has_webhook=bool(job.webhook_url))
         logger.warning("Job %s failed on attempt %s: %s: %s", job_id, attempt, error["error_type"], error["error_message"])
         return "failed"
     if ctx.spawned_children:
@@ -106,5 +106,7 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         except (AttemptSuperseded, JobCancelled):
             return "superseded"
         return "waiting for children"
-    completed = services.job_complete(job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message)
+    completed = services.job_complete(
+        job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message, has_webhook=bool(job.webhook_url)
+    )
     return "completed" if completed else "superseded"

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import functools
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, DateTimeField, Q, Value
+from django.contrib.auth import get_user_model
+from django.db.models import Count, DateTimeField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from notifications.webhooks import webhook_event_record
@@ -244,7 +247,10 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
                 JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
                     outcome=JobAttempt.Outcome.LOST, finished_at=now, **error
                 )
-                (_announce if attempt < job.max_attempts else _announce_finished)(job_id)
+                if attempt < job.max_attempts:
+                    _announce(job_id)
+                else:
+                    _announce_finished(Job.objects.get(id=job_id))
                 reaped += 1
     if reaped:
         logger.warning("Reaped %s stalled jobs.", reaped)
@@ -256,27 +262,84 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
 
 @reconnect_once
 def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = None) -> Job | None:
-    """Take attempt `attempt` of a waiting job. None when it is not this message's to run
-    (a duplicate, a stale redelivery, or a job cancelled meanwhile)."""
+    """Take attempt `attempt` of a waiting job: the job becomes running and gets an attempt row.
+    None when it is not this message's to run (a duplicate, a stale redelivery, or a job cancelled
+    meanwhile). The job comes back with `owner_is_active` read alongside it."""
     now = timezone.now()
-    with transaction.atomic():
-        claimed = Job.objects.filter(
-            id=job_id, attempts=attempt - 1, status__in=(JobStatus.PENDING, JobStatus.RETRYING)
-        ).update(
-            status=JobStatus.RUNNING,
-            attempts=attempt,
-            started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
-            heartbeat_at=now,
-            next_retry_at=None,
-            progress=0,
-            progress_message="",
-        )
-        if not claimed:
-            return None
-        JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
-    job = Job.objects.select_related("owner").get(id=job_id)
-    events.publish(events.job_event(job), job.owner_id)
+    waiting = Job.objects.filter(id=job_id, attempts=attempt - 1, status__in=(JobStatus.PENDING, JobStatus.RETRYING))
+    changes = dict(
+        status=JobStatus.RUNNING,
+        attempts=attempt,
+        started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())),
+        heartbeat_at=now,
+        next_retry_at=None,
+        progress=0,
+        progress_message="",
+    )
+    if connection.vendor == "postgresql":
+        job = _claim_in_one_statement(waiting, changes, worker, pid)
+    else:
+        with transaction.atomic():
+            if not waiting.update(**changes):
+                return None
+            JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
+        job = Job.objects.annotate(owner_is_active=F("owner__is_active")).get(id=job_id)
+    if job is not None:
+        _push(job)
     return job
+
+
+def _claim_in_one_statement(waiting: QuerySet, changes: dict, worker: str, pid: int | None) -> Job | None:
+    """PostgreSQL: the claim's UPDATE, the attempt row's INSERT and the read back in one round trip."""
+    update_sql, params = _update_sql(waiting, changes)
+    user = get_user_model()._meta
+    quote = connection.ops.quote_name
+    sql = f"""
+        WITH claimed AS ({update_sql} RETURNING *),
+        attempt_row AS (
+            INSERT INTO {quote(JobAttempt._meta.db_table)}
+                (job_id, number, worker, pid, outcome, started_at, error_type, error_message, traceback)
+            SELECT id, attempts, %s, %s, %s, heartbeat_at, '', '', '' FROM claimed
+        )
+        SELECT claimed.*, owner.{quote(user.get_field("is_active").column)} AS owner_is_active
+        FROM claimed JOIN {quote(user.db_table)} owner ON owner.{quote(user.pk.column)} = claimed.owner_id
+    """
+    return next(iter(Job.objects.raw(sql, [*params, worker, pid, JobAttempt.Outcome.RUNNING])), None)
+
+
+def _update_sql(queryset: QuerySet, changes: dict) -> tuple[str, list]:
+    """The UPDATE statement that queryset.update(**changes) would run, to compose into a larger one."""
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(changes)
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    return sql, list(params)
+
+
+def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_changes: dict) -> Job | None:
+    """End attempt `attempt` of a running job: update the job (fenced by status and attempt) and
+    close its attempt row. Returns the job as it now is, or None when fenced out (nothing written).
+    On PostgreSQL this is one statement, so it needs no transaction of its own."""
+    attempt_row = JobAttempt.objects.filter(job_id=job_id, number=attempt)
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            if not _running(job_id, attempt).update(**job_changes):
+                return None
+            attempt_row.update(**attempt_changes)
+            return Job.objects.get(id=job_id)
+    job_sql, job_params = _update_sql(_running(job_id, attempt), job_changes)
+    attempt_sql, attempt_params = _update_sql(attempt_row, attempt_changes)
+    sql = f"""
+        WITH finished AS ({job_sql} RETURNING *),
+        closed AS ({attempt_sql} AND EXISTS (SELECT FROM finished))
+        SELECT * FROM finished
+    """
+    return next(iter(Job.objects.raw(sql, [*job_params, *attempt_params])), None)
+
+
+def _outbox(has_webhook: bool):
+    """A terminal transition and its webhook event commit together; without a webhook there is
+    nothing to join them, and the transition commits on its own."""
+    return transaction.atomic() if has_webhook else nullcontext()
 
 
 def _running(job_id: str, attempt: int):
@@ -300,13 +363,17 @@ def _announce(job_id: str) -> None:
     transaction.on_commit(partial(events.job_publish_state, job_id))
 
 
-def _announce_finished(job_id: str) -> None:
-    """A terminal transition, inside its transaction: record the job's webhook event, and once
-    committed push the final state live and let a batch parent count this child. One read serves
-    all three."""
-    job = Job.objects.get(id=job_id)
-    webhook_event_record(job)
+def _push(job: Job) -> None:
+    """Push this state of the job to its followers once it is committed."""
     transaction.on_commit(partial(events.publish, events.job_event(job), job.owner_id))
+
+
+def _announce_finished(job: Job) -> None:
+    """A terminal transition, inside its transaction, with the job as it now is: record its
+    webhook event, and once committed push the final state live and let a batch parent count
+    this child."""
+    webhook_event_record(job)
+    _push(job)
     if job.parent_id:
         transaction.on_commit(partial(job_batch_refresh, job.parent_id))
 
@@ -331,61 +398,62 @@ def job_attach_result(job_id: str, attempt: int, name: str) -> None:
 
 
 @reconnect_once
-def job_complete(job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "") -> bool:
+def job_complete(
+    job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "", has_webhook: bool = True
+) -> bool:
+    """The attempt succeeded. `has_webhook=False` (the runner knows from the claimed job) lets
+    PostgreSQL skip the transaction that a webhook event would share."""
     now = timezone.now()
-    with transaction.atomic():
-        done = _running(job_id, attempt).update(
-            status=JobStatus.COMPLETED,
-            output=output,
-            progress=100,
-            progress_message=progress_message[:200],
-            completed_at=now,
-            heartbeat_at=now,
-            error_type="",
-            error_message="",
+    with _outbox(has_webhook):
+        job = _finish_attempt(
+            job_id,
+            attempt,
+            dict(status=JobStatus.COMPLETED, output=output, progress=100, progress_message=progress_message[:200],
+                 completed_at=now, heartbeat_at=now, error_type="", error_message=""),
+            dict(outcome=JobAttempt.Outcome.COMPLETED, finished_at=now, duration_ms=duration_ms),
         )
-        _close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED if done else _fenced_outcome(job_id), duration_ms)
-        if done:
-            _announce_finished(job_id)
-    return bool(done)
+        if job is None:
+            _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms)
+            return False
+        _announce_finished(job)
+    return True
 
 
 @reconnect_once
 def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, duration_ms: int) -> bool:
     """The attempt hit a transient error: wait `delay` seconds, then run attempt + 1."""
     now = timezone.now()
-    with transaction.atomic():
-        done = _running(job_id, attempt).update(
-            status=JobStatus.RETRYING,
-            next_retry_at=now + timedelta(seconds=delay),
-            error_type=error["error_type"],
-            error_message=error["error_message"],
-            dispatched_at=None,
-            heartbeat_at=None,
-        )
-        _close_attempt(job_id, attempt, JobAttempt.Outcome.RETRYING if done else _fenced_outcome(job_id), duration_ms, error)
-        if done:
-            _announce(job_id)
-            queue = Job.objects.only("priority").get(id=job_id).queue
-            transaction.on_commit(partial(job_publish, job_id, attempt + 1, queue, countdown=delay))
-    return bool(done)
+    job = _finish_attempt(
+        job_id,
+        attempt,
+        dict(status=JobStatus.RETRYING, next_retry_at=now + timedelta(seconds=delay), error_type=error["error_type"],
+             error_message=error["error_message"], dispatched_at=None, heartbeat_at=None),
+        dict(outcome=JobAttempt.Outcome.RETRYING, finished_at=now, duration_ms=duration_ms, **error),
+    )
+    if job is None:
+        _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms, error)
+        return False
+    _push(job)
+    transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.queue, countdown=delay))
+    return True
 
 
 @reconnect_once
-def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int) -> bool:
+def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int, has_webhook: bool = True) -> bool:
     now = timezone.now()
-    with transaction.atomic():
-        done = _running(job_id, attempt).update(
-            status=JobStatus.FAILED,
-            completed_at=now,
-            heartbeat_at=now,
-            error_type=error["error_type"],
-            error_message=error["error_message"],
+    with _outbox(has_webhook):
+        job = _finish_attempt(
+            job_id,
+            attempt,
+            dict(status=JobStatus.FAILED, completed_at=now, heartbeat_at=now, error_type=error["error_type"],
+                 error_message=error["error_message"]),
+            dict(outcome=JobAttempt.Outcome.FAILED, finished_at=now, duration_ms=duration_ms, **error),
         )
-        _close_attempt(job_id, attempt, JobAttempt.Outcome.FAILED if done else _fenced_outcome(job_id), duration_ms, error)
-        if done:
-            _announce_finished(job_id)
-    return bool(done)
+        if job is None:
+            _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms, error)
+            return False
+        _announce_finished(job)
+    return True
 
 
 @reconnect_once
@@ -421,8 +489,8 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
             status=JobStatus.CANCELLED, completed_at=timezone.now(), next_retry_at=None
         )
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
-        _announce_finished(job.id)
-    job.refresh_from_db()
+        job.refresh_from_db()
+        _announce_finished(job)
     return job
 
 
@@ -558,4 +626,4 @@ def job_batch_refresh(parent_id: str) -> None:
     with transaction.atomic():
         if running.update(status=JobStatus.COMPLETED, output=output, progress=100, completed_at=now, heartbeat_at=now,
                           progress_message=f"{total}/{total} parts finished"):
-            _announce_finished(parent_id)
+            _announce_finished(Job.objects.get(id=parent_id))

@@ -164,9 +164,9 @@ class AsgiServer(ServiceProcess):
 
     name = "uvicorn"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, workers: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
-        self.port = free_port()
+        self.port, self.workers = free_port(), workers
 
     @property
     def url(self) -> str:
@@ -178,7 +178,7 @@ class AsgiServer(ServiceProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                "--port", str(self.port), "--log-level", "warning"]
+                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
 
     def is_ready(self) -> bool:
         try:

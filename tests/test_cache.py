@@ -1,0 +1,27 @@
+"""The shared cache (DRF's throttle counts) keeps its Redis connections across requests."""
+from __future__ import annotations
+
+import threading
+
+from django.core.cache import caches
+
+
+def test_every_thread_borrows_from_one_redis_connection_pool():
+    """Under ASGI each request runs in a thread of its own, with its own cache object; they must
+    not each open a new Redis connection."""
+    pools = []
+
+    def request_thread():
+        cache = caches["default"]
+        cache.set("pool-probe", 1)
+        pools.append(cache._cache._get_connection_pool(write=True))
+        caches.close_all()  # what Django does when a request finishes
+
+    for _ in range(3):
+        thread = threading.Thread(target=request_thread)
+        thread.start()
+        thread.join()
+
+    assert len(pools) == 3
+    assert pools[0] is pools[1] is pools[2]
+    assert pools[0]._created_connections == 1
