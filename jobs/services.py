@@ -17,7 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.contrib.auth import get_user_model
 from django.db.models import Count, DateTimeField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
-from django.db.models.sql import UpdateQuery
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from notifications.webhooks import webhook_event_record
@@ -52,7 +52,13 @@ def reconnect_once(func):
     return wrapper
 
 
-def audit_record(
+def audit_record(**event) -> AuditEvent:
+    record = audit_event(**event)
+    record.save()
+    return record
+
+
+def audit_event(
     *,
     actor: Any,
     action: str,
@@ -61,7 +67,8 @@ def audit_record(
     client_address: str | None = None,
     details: dict | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    """An unsaved audit event."""
+    return AuditEvent(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
         job=job,
@@ -90,29 +97,50 @@ def job_enqueue(
     job_type = get_job_type(type_name)
     data = job_type.validate_input(input)
     scheduled = run_at is not None and run_at > timezone.now()
-    with transaction.atomic():
-        job = Job.objects.create(
-            type=job_type.name,
-            owner=owner,
-            input=sensitive.input_encrypt(job_type.input_model, data.model_dump(mode="json")),
-            priority=priority or job_type.default_priority,
-            webhook_url=webhook_url or "",
-            run_at=run_at,
-            status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
-            max_attempts=job_type.retry.max_attempts,
-            idempotency_key=idempotency_key,
-            request_fingerprint=request_fingerprint,
-        )
-        audit_record(
-            actor=owner,
-            action="job.enqueue",
-            job=job,
-            client_address=client_address,
-            details={"type": job.type, "priority": job.priority},
-        )
-        if not scheduled:
-            transaction.on_commit(partial(job_publish, job.id, 1, job.queue))
+    job = Job(
+        type=job_type.name,
+        owner=owner,
+        input=sensitive.input_encrypt(job_type.input_model, data.model_dump(mode="json")),
+        priority=priority or job_type.default_priority,
+        webhook_url=webhook_url or "",
+        run_at=run_at,
+        status=JobStatus.SCHEDULED if scheduled else JobStatus.PENDING,
+        max_attempts=job_type.retry.max_attempts,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+    )
+    audit = audit_event(
+        actor=owner, action="job.enqueue", job=job, client_address=client_address,
+        details={"type": job.type, "priority": job.priority},
+    )
+    _insert_together(job, audit)
+    if not scheduled:
+        transaction.on_commit(partial(job_publish, job.id, 1, job.queue))
     return job
+
+
+def _insert_together(*rows) -> None:
+    """Insert new rows atomically: on PostgreSQL as one statement (the INSERTs as data-modifying
+    CTEs, no BEGIN/COMMIT round trips), elsewhere as a transaction."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for row in rows:
+                row.save(force_insert=True)
+        return
+    statements, params = [], []
+    for row in rows:
+        fields = [f for f in row._meta.local_concrete_fields if not (f.primary_key and row.pk is None)]
+        query = InsertQuery(type(row))
+        query.insert_values(fields, [row])
+        [(sql, row_params)] = query.get_compiler(connection.alias).as_sql()
+        statements.append(sql)
+        params.extend(row_params)
+    *first, last = statements
+    ctes = ", ".join(f"row_{n} AS ({sql})" for n, sql in enumerate(first))
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} {last}", params)
+    for row in rows:
+        row._state.adding, row._state.db = False, connection.alias
 
 
 def job_enqueue_idempotent(*, owner: Any, idempotency_key: str, request_fingerprint: str, **submission) -> tuple[Job, bool]:

@@ -129,3 +129,35 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user):
     assert (job.status, job.progress, job.attempts) == (JobStatus.COMPLETED, 100, 1)
     assert (attempt.outcome, attempt.number) == ("completed", 1)
     assert attempt.finished_at is not None and attempt.duration_ms is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, monkeypatch):
+    """job_enqueue stores the job and its audit event together; on PostgreSQL as one INSERT
+    statement in autocommit, then (after the publish) one UPDATE marks it dispatched."""
+    from django.db import connection
+
+    from jobs.models import AuditEvent
+
+    published = []
+    monkeypatch.setattr(services, "job_publish", lambda *args, **kwargs: published.append(args) or True)
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append((sql, connection.get_autocommit()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        job = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 1}, client_address="10.0.0.7")
+
+    listing = "\n".join(sql for sql, _ in statements)
+    if connection.vendor == "postgresql":
+        assert len(statements) == 1 and statements[0][1], listing
+    stored = Job.objects.get(id=job.id)
+    assert (stored.status, stored.input, stored.owner_id, stored.max_attempts) == (JobStatus.PENDING, {"seconds": 1.0, "steps": 1, "fail_attempts": 0, "error": "transient", "record_effect": False}, user.id, job.max_attempts)
+    assert stored.created_at == job.created_at
+    audit = AuditEvent.objects.get(job_id=job.id)
+    assert (audit.action, audit.actor_id, audit.client_address, audit.details) == (
+        "job.enqueue", user.id, "10.0.0.7", {"type": "diagnostics.sleep", "priority": job.priority}
+    )
+    assert published == [(job.id, 1, job.queue)]
