@@ -63,10 +63,14 @@ def bench_user():
     return get_user_model().objects.get(username="bench")
 
 
-def start_server():
+# The README's recommendation for the web tier: one uvicorn process per core.
+WEB_WORKERS = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+
+
+def start_server(workers: int = 1):
     from tests.support import AsgiServer
 
-    return AsgiServer(os.environ["DATABASE_URL"], VAR).start()
+    return AsgiServer(os.environ["DATABASE_URL"], VAR, workers=workers).start()
 
 
 def start_worker(**kwargs):

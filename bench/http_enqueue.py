@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/http_enqueue.py [--seconds 15] [--connections 16]
 
-Needs wrk (apt-get install wrk). The server is uvicorn with one process, as bench/harness starts
-it; no worker runs, so the web side is measured alone (the queued jobs are purged afterwards).
+Needs wrk (apt-get install wrk). The server is uvicorn with the README's process count (one per
+core; WEB_CONCURRENCY overrides, --workers too) for both endpoints; no Celery worker runs, so the
+web side is measured alone (the queued jobs are purged afterwards).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import re
 import subprocess
 import tempfile
 
-from harness import environment, start_server, write_result
+from harness import WEB_WORKERS, environment, start_server, write_result
 
 POST_SCRIPT = """
 wrk.method = "POST"
@@ -47,12 +48,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=WEB_WORKERS, help="uvicorn processes")
     args = parser.parse_args()
 
     with environment() as token:
         from tests.support import purge_queues
 
-        server = start_server()
+        server = start_server(workers=args.workers)
         try:
             trivial = wrk(f"{server.url}/healthz", args.seconds, args.connections)
             enqueue = wrk(f"{server.url}/api/jobs/", args.seconds, args.connections, POST_SCRIPT % token)
@@ -63,8 +65,9 @@ def main() -> None:
     ratio = enqueue["requests_per_s"] / trivial["requests_per_s"]
     write_result(
         "http_enqueue",
-        {"connections": args.connections, "trivial_view": trivial, "post_jobs": enqueue, "ratio": round(ratio, 3)},
+        {"connections": args.connections, "uvicorn_workers": args.workers, "trivial_view": trivial, "post_jobs": enqueue, "ratio": round(ratio, 3)},
         [
+            ("uvicorn processes", str(args.workers)),
             ("trivial view", f"{trivial['requests_per_s']:.0f} req/s, p50 {trivial['p50_ms']:.1f} ms, p99 {trivial['p99_ms']:.1f} ms"),
             ("POST /api/jobs/", f"{enqueue['requests_per_s']:.0f} req/s, p50 {enqueue['p50_ms']:.1f} ms, p99 {enqueue['p99_ms']:.1f} ms"),
             ("non-2xx answers to POST", str(enqueue["non_2xx"])),

@@ -32,32 +32,51 @@ def error_fields(exc: BaseException) -> dict:
 
 
 class Heartbeat:
-    """Marks the attempt alive every JOBS_HEARTBEAT_INTERVAL seconds while the handler runs, even a
-    handler that never reports progress; the reaper retries jobs whose heartbeat stops."""
+    """Marks the running attempt alive every JOBS_HEARTBEAT_INTERVAL seconds while its handler
+    runs, even a handler that never reports progress; the reaper retries jobs whose heartbeat
+    stops. One thread per worker process serves every attempt the process runs in turn."""
+
+    _changed = threading.Condition()
+    _pid: int | None = None
+    _current: tuple[str, int] | None = None
+    _due = 0.0
 
     def __init__(self, job_id: str, attempt: int):
-        self.job_id, self.attempt = job_id, attempt
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+        self.attempt_key = (job_id, attempt)
 
     def __enter__(self) -> Heartbeat:
-        self.thread.start()
+        cls = type(self)
+        with cls._changed:
+            cls._current, cls._due = self.attempt_key, time.monotonic() + settings.JOBS_HEARTBEAT_INTERVAL
+            if cls._pid != os.getpid():  # the first attempt in this (possibly just forked) process
+                cls._pid = os.getpid()
+                threading.Thread(target=cls._beat, name="job-heartbeat", daemon=True).start()
+            cls._changed.notify()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.stopped.set()
-        self.thread.join()
+        cls = type(self)
+        with cls._changed:
+            if cls._current == self.attempt_key:
+                cls._current = None
 
-    def _beat(self) -> None:
-        try:
-            while not self.stopped.wait(settings.JOBS_HEARTBEAT_INTERVAL):
-                try:
-                    if not services.job_heartbeat(self.job_id, self.attempt):
-                        return  # cancelled or superseded: the handler learns at its next progress()
-                except Exception:
-                    logger.warning("Heartbeat for job %s failed.", self.job_id, exc_info=True)
-        finally:
-            connection.close()  # this thread's own connection
+    @classmethod
+    def _beat(cls) -> None:
+        while True:
+            with cls._changed:
+                while cls._current is None or time.monotonic() < cls._due:
+                    cls._changed.wait(None if cls._current is None else cls._due - time.monotonic())
+                current = cls._current
+                cls._due = time.monotonic() + settings.JOBS_HEARTBEAT_INTERVAL
+            try:
+                if not services.job_heartbeat(*current):
+                    with cls._changed:  # cancelled or superseded: the handler learns at its next progress()
+                        if cls._current == current:
+                            cls._current = None
+            except Exception:
+                logger.warning("Heartbeat for job %s failed.", current[0], exc_info=True)
+            finally:
+                connection.close()  # this thread's own: back to the pool until the next beat
 
 
 def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:

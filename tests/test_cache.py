@@ -17,11 +17,15 @@ def test_every_thread_borrows_from_one_redis_connection_pool():
         pools.append(cache._cache._get_connection_pool(write=True))
         caches.close_all()  # what Django does when a request finishes
 
-    for _ in range(3):
+    def run_in_a_new_thread():
         thread = threading.Thread(target=request_thread)
         thread.start()
         thread.join()
 
-    assert len(pools) == 3
-    assert pools[0] is pools[1] is pools[2]
-    assert pools[0]._created_connections == 1
+    run_in_a_new_thread()
+    opened = pools[0]._created_connections
+    for _ in range(3):
+        run_in_a_new_thread()
+
+    assert len(pools) == 4 and all(pool is pools[0] for pool in pools)
+    assert pools[0]._created_connections == opened, "later requests reuse the first one's connection"

@@ -161,3 +161,26 @@ def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, mo
         "job.enqueue", user.id, "10.0.0.7", {"type": "diagnostics.sleep", "priority": job.priority}
     )
     assert published == [(job.id, 1, job.queue)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quiet_handler_keeps_its_heartbeat_fresh_job_after_job(user, settings):
+    """A handler that reports no progress is still marked alive every JOBS_HEARTBEAT_INTERVAL,
+    for each job a worker process runs in turn (the reaper retries jobs whose heartbeat stops)."""
+    import threading
+
+    from django.db import connection
+
+    settings.JOBS_HEARTBEAT_INTERVAL = 0.1
+    for _ in range(2):
+        job = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0.8, "steps": 1}, max_attempts=1)
+        runner = threading.Thread(target=lambda: (job_run_attempt(job.id, 1), connection.close()))
+        runner.start()
+        beats = set()
+        while runner.is_alive():
+            status, heartbeat_at = Job.objects.filter(id=job.id).values_list("status", "heartbeat_at").get()
+            if status == JobStatus.RUNNING:
+                beats.add(heartbeat_at)
+        runner.join()
+        assert len(beats) >= 4, f"the heartbeat moved {len(beats) - 1} times in 0.8 s at 0.1 s intervals"
+        assert Job.objects.get(id=job.id).status == JobStatus.COMPLETED
