@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -164,6 +165,21 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+BROKER_IS_AMQP = CELERY_BROKER_URL.split(":", 1)[0] in {"amqp", "amqps", "pyamqp"}
+# Redis keeps a queue per priority and workers poll them in order (queue_order_strategy below).
+# RabbitMQ hands a worker messages from all the queues it consumes at once, in no order between
+# them, and orders messages only within a queue: so there jobs of every priority share the queue
+# `default` and carry these message priorities (jobs.models.job_route).
+JOBS_MESSAGE_PRIORITY = {"high": 3, "normal": 2, "low": 1}
+if BROKER_IS_AMQP:
+    # The other queues (high, low, webhooks) Celery declares on demand, as before. RabbitMQ refuses
+    # to redeclare a queue with other arguments: see the README on upgrading.
+    CELERY_TASK_QUEUES = [
+        Queue("default", Exchange("default"), routing_key="default",
+              queue_arguments={"x-max-priority": max(JOBS_MESSAGE_PRIORITY.values())}),
+    ]
+    # A message without a priority (the admin's "Run selected tasks") is normal, not below low jobs.
+    CELERY_TASK_DEFAULT_PRIORITY = JOBS_MESSAGE_PRIORITY["normal"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -184,7 +200,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged message after this many seconds; it must exceed the
     # longest job (JOBS_TASK_TIME_LIMIT) or a long job would be handed to a second worker.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
-    # Poll the queues in the order the worker lists them (high, default, low), not round robin.
+    # Redis: poll the queues in the order the worker lists them (high, default, low), not round robin.
     "queue_order_strategy": "priority",
 }
 # django-celery-beat's database scheduler; it creates the jobs of job schedules itself (schedules/beat.py).

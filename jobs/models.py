@@ -30,8 +30,16 @@ class Priority(models.TextChoices):
     LOW = "low"
 
 
-# Each priority has its own broker queue; workers poll them in this order.
+# Each priority has its own broker queue; on Redis workers poll them in this order.
 QUEUE_FOR_PRIORITY = {Priority.HIGH: "high", Priority.NORMAL: "default", Priority.LOW: "low"}
+
+
+def job_route(priority: str) -> dict:
+    """apply_async's options for a job's message: its priority's queue on Redis; on RabbitMQ the
+    priority queue `default` and a message priority (see JOBS_MESSAGE_PRIORITY in settings)."""
+    if settings.BROKER_IS_AMQP:
+        return {"queue": "default", "priority": settings.JOBS_MESSAGE_PRIORITY[priority]}
+    return {"queue": QUEUE_FOR_PRIORITY[Priority(priority)]}
 
 
 class Job(models.Model):
@@ -85,10 +93,6 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id} ({self.status})"
-
-    @property
-    def queue(self) -> str:
-        return QUEUE_FOR_PRIORITY[Priority(self.priority)]
 
     @property
     def is_terminal(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 from contextlib import nullcontext
+from collections import defaultdict
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -24,7 +25,7 @@ from notifications.webhooks import webhook_event_record
 
 from . import events, sensitive
 from .errors import AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
-from .models import QUEUE_FOR_PRIORITY, TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, Priority
+from .models import TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, job_route
 from .registry import get_job_type
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def job_enqueue(
     )
     _insert_together(job, audit)
     if not scheduled:
-        transaction.on_commit(partial(job_publish, job.id, 1, job.queue))
+        transaction.on_commit(partial(job_publish, job.id, 1, job.priority))
     return job
 
 
@@ -172,7 +173,7 @@ def _job_for_idempotency_key(owner: Any, key: str) -> Job | None:
     return job
 
 
-def job_publish(job_id: str, attempt: int, queue: str, countdown: float | None = None) -> bool:
+def job_publish(job_id: str, attempt: int, priority: str, countdown: float | None = None) -> bool:
     """Hand "run job X, attempt N" to the broker and record that it was dispatched.
 
     A broker that is down costs nothing but time: the job stays undispatched in the database and
@@ -181,7 +182,7 @@ def job_publish(job_id: str, attempt: int, queue: str, countdown: float | None =
     from .tasks import run_job
 
     try:
-        run_job.apply_async((job_id, attempt), queue=queue, countdown=countdown)
+        run_job.apply_async((job_id, attempt), countdown=countdown, **job_route(priority))
     except Exception:
         logger.warning("Could not publish job %s attempt %s; the dispatcher will retry.", job_id, attempt, exc_info=True)
         return False
@@ -197,14 +198,14 @@ def jobs_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
     for job_id in list(due_ids):
         if Job.objects.filter(id=job_id, status=JobStatus.SCHEDULED).update(status=JobStatus.PENDING):
             job = Job.objects.only("attempts", "priority").get(id=job_id)
-            published += job_publish(job_id, job.attempts + 1, job.queue)
+            published += job_publish(job_id, job.attempts + 1, job.priority)
 
     grace = now - timedelta(seconds=settings.JOBS_DISPATCH_GRACE_SECONDS)
     lost = Job.objects.filter(dispatched_at__isnull=True).filter(
         Q(status=JobStatus.PENDING, created_at__lt=grace) | Q(status=JobStatus.RETRYING, next_retry_at__lt=grace)
     )
     for job_id, attempts, priority in list(lost.values_list("id", "attempts", "priority")[:limit]):
-        published += job_publish(job_id, attempts + 1, QUEUE_FOR_PRIORITY[Priority(priority)])
+        published += job_publish(job_id, attempts + 1, priority)
     return published + jobs_redispatch_lost_messages(now, limit)
 
 
@@ -223,15 +224,19 @@ def jobs_redispatch_lost_messages(now: datetime, limit: int = 500) -> int:
     overdue_by_priority = dict(overdue.values_list("priority").annotate(n=Count("id")).order_by())
     if not overdue_by_priority:
         return 0
+    # On RabbitMQ every priority shares one queue: its length is compared with all of them.
+    priorities_by_queue = defaultdict(list)
+    for priority in overdue_by_priority:
+        priorities_by_queue[job_route(priority)["queue"]].append(priority)
     published = 0
     lengths = broker_queue_lengths()
-    for priority, count in overdue_by_priority.items():
-        queue = QUEUE_FOR_PRIORITY[Priority(priority)]
+    for queue, priorities in priorities_by_queue.items():
         in_broker = lengths.get(queue)
-        if in_broker is None or in_broker >= count:
+        if in_broker is None or in_broker >= sum(overdue_by_priority[p] for p in priorities):
             continue
-        for job_id, attempts in list(overdue.filter(priority=priority).values_list("id", "attempts")[:limit]):
-            if job_publish(job_id, attempts + 1, queue):
+        waiting = overdue.filter(priority__in=priorities).values_list("id", "attempts", "priority")
+        for job_id, attempts, priority in list(waiting[:limit]):
+            if job_publish(job_id, attempts + 1, priority):
                 Job.objects.filter(id=job_id).update(dispatched_at=timezone.now())
                 published += 1
     if published:
@@ -265,7 +270,7 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
                     error_type=error["error_type"], error_message=error["error_message"],
                 )
                 if done:
-                    transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.queue))
+                    transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
             else:
                 done = fenced.update(
                     status=JobStatus.FAILED, completed_at=now,
@@ -462,7 +467,7 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
         _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms, error)
         return False
     _push(job)
-    transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.queue, countdown=delay))
+    transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority, countdown=delay))
     return True
 
 
@@ -557,7 +562,7 @@ def job_replay(job: Job, *, actor: Any, client_address: str | None = None, input
             details={"from_status": job.status, "after_attempt": job.attempts, **({"input": changes["input"]} if changes else {})},
         )
         _announce(job.id)
-        transaction.on_commit(partial(job_publish, job.id, job.attempts + 1, job.queue))
+        transaction.on_commit(partial(job_publish, job.id, job.attempts + 1, job.priority))
     return True
 
 
@@ -602,11 +607,11 @@ def jobs_publish_new(job_ids: list[str]) -> None:
     """Publish first attempts of many jobs, then mark them dispatched in one UPDATE."""
     from .tasks import run_job
 
-    queues = dict(Job.objects.filter(id__in=job_ids).values_list("id", "priority"))
+    priorities = dict(Job.objects.filter(id__in=job_ids).values_list("id", "priority"))
     published = []
     for job_id in job_ids:
         try:
-            run_job.apply_async((job_id, 1), queue=QUEUE_FOR_PRIORITY[Priority(queues[job_id])])
+            run_job.apply_async((job_id, 1), **job_route(priorities[job_id]))
             published.append(job_id)
         except Exception:
             logger.warning("Could not publish job %s; the dispatcher will retry.", job_id, exc_info=True)

@@ -37,9 +37,17 @@ def free_port() -> int:
 
 
 def purge_queues() -> None:
+    """Empty the service's queues. On RabbitMQ a queue that an older version declared with other
+    arguments (`default` before it was a priority queue) is deleted and declared as configured now."""
     from config.celery import app
 
     with app.connection_for_write() as conn:
+        for queue in app.conf.task_queues or ():
+            try:
+                queue(conn.channel()).declare()
+            except conn.channel_errors:  # PRECONDITION_FAILED, which also closes that channel
+                conn.channel().queue_delete(queue.name)
+                queue(conn.channel()).declare()
         channel = conn.default_channel
         for queue in QUEUES:
             try:

@@ -160,7 +160,7 @@ def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, mo
     assert (audit.action, audit.actor_id, audit.client_address, audit.details) == (
         "job.enqueue", user.id, "10.0.0.7", {"type": "diagnostics.sleep", "priority": job.priority}
     )
-    assert published == [(job.id, 1, job.queue)]
+    assert published == [(job.id, 1, job.priority)]
 
 
 @pytest.mark.django_db(transaction=True)
