@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import timedelta, timezone as dt_timezone
 
 from django.conf import settings
 from django.utils import timezone
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from rest_framework import serializers
 
 from notifications.ssrf import validate_webhook_url
@@ -77,6 +78,17 @@ def _iso(value) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+@functools.cache
+def _job_path_template(url_name: str, script_prefix: str) -> str:
+    return reverse(url_name, args=["{}"])
+
+
+def job_path(url_name: str, job_id: str) -> str:
+    """reverse(url_name, args=[job_id]) without resolving the URLconf for every job (a job id
+    needs no escaping); one template per URL name and script prefix."""
+    return _job_path_template(url_name, get_script_prefix()).replace("%7B%7D", job_id)
+
+
 def job_representation(job: Job, absolute: Callable[[str], str] | None = None) -> dict:
     """The job as the API shows it: GET /api/jobs/{id}, live events and webhooks all use this.
     A plain function, because it is on the hot path (twice per job for the live events)."""
@@ -103,8 +115,8 @@ def job_representation(job: Job, absolute: Callable[[str], str] | None = None) -
         "completed_at": _iso(job.completed_at),
         "next_retry_at": _iso(job.next_retry_at),
         "webhook_url": job.webhook_url,
-        "result_url": absolute(reverse("job-result", args=[job.id])) if job.result_file else None,
-        "status_url": absolute(reverse("job-detail", args=[job.id])),
+        "result_url": absolute(job_path("job-result", job.id)) if job.result_file else None,
+        "status_url": absolute(job_path("job-detail", job.id)),
     }
 
 

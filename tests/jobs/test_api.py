@@ -214,3 +214,19 @@ def test_concurrent_cancels_of_one_job_succeed_once(user):
 
     assert codes == [200] + [409] * 5
     assert AuditEvent.objects.filter(action="job.cancel", job=job).count() == 1
+
+
+def test_job_path_matches_reverse_under_any_script_prefix():
+    from django.urls import reverse, set_script_prefix
+
+    from jobs.api.serializers import job_path
+
+    job_id = "01M88EET2WKYMGV304NJHAQA4F"
+    try:
+        for prefix in ("/", "/jobs-service/"):
+            set_script_prefix(prefix)
+            for name in ("job-detail", "job-result"):
+                assert job_path(name, job_id) == reverse(name, args=[job_id])
+        assert job_path("job-detail", job_id) == f"/jobs-service/api/jobs/{job_id}"
+    finally:
+        set_script_prefix("/")

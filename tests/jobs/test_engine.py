@@ -44,6 +44,9 @@ def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
 
     job = Job.objects.get(id=pending_job.id)
     assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.output is None
+    first_start = JobAttempt.objects.get(job=job, number=1).started_at
+    assert job.started_at == first_start, "started_at is the first attempt's start"
+    assert JobAttempt.objects.get(job=job, number=2).started_at > first_start
 
 
 def test_progress_after_cancel_raises_job_cancelled(pending_job, user):
@@ -127,6 +130,7 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user):
     job.refresh_from_db()
     attempt = job.attempt_rows.get()
     assert (job.status, job.progress, job.attempts) == (JobStatus.COMPLETED, 100, 1)
+    assert job.started_at == attempt.started_at and job.completed_at == attempt.finished_at
     assert (attempt.outcome, attempt.number) == ("completed", 1)
     assert attempt.finished_at is not None and attempt.duration_ms is not None
 
