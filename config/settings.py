@@ -160,6 +160,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
         "timeout": 10,
     }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Statements run again and again (the worker's claim and finish, the submit) are prepared on
+    # their connection after two runs: PostgreSQL then skips parsing and planning them. Turn off
+    # behind a pooler in transaction mode that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
+
 # --- Redis, Celery, Channels -------------------------------------------------
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

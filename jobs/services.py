@@ -322,13 +322,13 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
 
 def _claim_in_one_statement(job_id: str, attempt: int, changes: dict, worker: str, pid: int | None) -> Job | None:
     """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip."""
-    job_table, attempt_table, user_table, user_pk, user_active = _tables()
+    job_table, job_columns, attempt_table, user_table, user_pk, user_active = _tables()
     set_sql, set_params = _set_clause(Job, changes)
     sql = f"""
         WITH claimed AS (
             UPDATE {job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
             WHERE id = %s AND attempts = %s AND status IN (%s, %s)
-            RETURNING *
+            RETURNING {job_columns}
         ), attempt_row AS (
             INSERT INTO {attempt_table}
                 (job_id, number, worker, pid, outcome, started_at, error_type, error_message, traceback)
@@ -351,12 +351,12 @@ def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_change
                 return None
             JobAttempt.objects.filter(job_id=job_id, number=attempt).update(**attempt_changes)
             return Job.objects.get(id=job_id)
-    job_table, attempt_table, *_ = _tables()
+    job_table, job_columns, attempt_table, *_ = _tables()
     job_set, job_params = _set_clause(Job, job_changes)
     attempt_set, attempt_params = _set_clause(JobAttempt, attempt_changes)
     sql = f"""
         WITH finished AS (
-            UPDATE {job_table} SET {job_set} WHERE id = %s AND status = %s AND attempts = %s RETURNING *
+            UPDATE {job_table} SET {job_set} WHERE id = %s AND status = %s AND attempts = %s RETURNING {job_columns}
         ), closed AS (
             UPDATE {attempt_table} SET {attempt_set}
             WHERE job_id = %s AND number = %s AND EXISTS (SELECT FROM finished)
@@ -370,7 +370,9 @@ def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_change
 @functools.cache
 def _tables() -> tuple[str, ...]:
     quote, user = connection.ops.quote_name, get_user_model()._meta
-    return (quote(Job._meta.db_table), quote(JobAttempt._meta.db_table), quote(user.db_table),
+    # Columns named, not *: a prepared statement must keep its result type across a migration.
+    job_columns = ", ".join(quote(field.column) for field in Job._meta.concrete_fields)
+    return (quote(Job._meta.db_table), job_columns, quote(JobAttempt._meta.db_table), quote(user.db_table),
             quote(user.pk.column), quote(user.get_field("is_active").column))
 
 
