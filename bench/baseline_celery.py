@@ -31,7 +31,7 @@ SAME_WORKER_SETTINGS = dict(
 _redis = redis.Redis.from_url(settings.REDIS_URL)
 
 # Raw Celery: the ceiling.
-raw = Celery("baseline_raw", broker=settings.CELERY_BROKER_URL)
+raw = Celery("baseline_raw", broker=settings.CELERY_BROKER_URL, set_as_current=False)
 raw.conf.update(SAME_WORKER_SETTINGS, task_ignore_result=True)
 
 
@@ -41,7 +41,7 @@ def raw_noop():
 
 
 # How most Django teams track task state: results in the database, with a STARTED state.
-tracked = Celery("baseline_tracked", broker=settings.CELERY_BROKER_URL)
+tracked = Celery("baseline_tracked", broker=settings.CELERY_BROKER_URL, set_as_current=False)
 tracked.conf.update(SAME_WORKER_SETTINGS, result_backend="django-db", task_track_started=True,
                     task_ignore_result=False, result_extended=True)
 

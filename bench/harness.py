@@ -114,6 +114,8 @@ def write_result(name: str, figures: dict, table: list[tuple[str, str]]) -> None
         "database": os.environ["DATABASE_URL"].split("://")[0],
         "broker": os.environ.get("CELERY_BROKER_URL", os.environ["REDIS_URL"]).split("://")[0],
     }
+    if meta["broker"] != "redis":
+        name = f"{name}-{meta['broker']}"  # keep the Redis figures beside these
     (RESULTS / f"{name}.json").write_text(json.dumps({**meta, **figures}, indent=2) + "\n")
     lines = [f"# {name}", "", f"{meta['when']} · {meta['machine']} · {meta['database']} + {meta['broker']}", "",
              "| figure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in table)]
