@@ -4,7 +4,9 @@
 
 Needs wrk (apt-get install wrk). The server is uvicorn with the README's process count (one per
 core; WEB_CONCURRENCY overrides, --workers too) for both endpoints; no Celery worker runs, so the
-web side is measured alone (the queued jobs are purged afterwards).
+web side is measured alone (the queued jobs are purged afterwards). wrk's keep-alive connections
+stay with the uvicorn process that accepted them, so one run may load the processes unevenly: each
+endpoint is run --repeats times, alternating, and the median run (by requests/s) is reported.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=WEB_WORKERS, help="uvicorn processes")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     with environment() as token:
@@ -56,16 +59,19 @@ def main() -> None:
 
         server = start_server(workers=args.workers)
         try:
-            trivial = wrk(f"{server.url}/healthz", args.seconds, args.connections)
-            enqueue = wrk(f"{server.url}/api/jobs/", args.seconds, args.connections, POST_SCRIPT % token)
+            runs = {"trivial": [], "enqueue": []}
+            for _ in range(args.repeats):
+                runs["trivial"].append(wrk(f"{server.url}/healthz", args.seconds, args.connections))
+                runs["enqueue"].append(wrk(f"{server.url}/api/jobs/", args.seconds, args.connections, POST_SCRIPT % token))
         finally:
             server.stop()
             purge_queues()
 
+    trivial, enqueue = (sorted(runs[k], key=lambda run: run["requests_per_s"])[len(runs[k]) // 2] for k in ("trivial", "enqueue"))
     ratio = enqueue["requests_per_s"] / trivial["requests_per_s"]
     write_result(
         "http_enqueue",
-        {"connections": args.connections, "uvicorn_workers": args.workers, "trivial_view": trivial, "post_jobs": enqueue, "ratio": round(ratio, 3)},
+        {"connections": args.connections, "uvicorn_workers": args.workers, "trivial_view": trivial, "post_jobs": enqueue, "ratio": round(ratio, 3), "all_runs": runs},
         [
             ("uvicorn processes", str(args.workers)),
             ("trivial view", f"{trivial['requests_per_s']:.0f} req/s, p50 {trivial['p50_ms']:.1f} ms, p99 {trivial['p99_ms']:.1f} ms"),

@@ -191,6 +191,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Job state lives in the Job table; Celery only carries "run job X, attempt N".
 CELERY_TASK_IGNORE_RESULT = True
+# Publishing builds a result handle; under ASGI every request is a new thread, and Celery would set
+# up a backend for each thread (there is none to talk to: results are not stored).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A message is acknowledged only after the attempt ends, and re-queued if the worker process dies.
 CELERY_TASK_ACKS_LATE = True

@@ -1,4 +1,5 @@
-"""The shared cache (DRF's throttle counts) keeps its Redis connections across requests."""
+"""Per-process clients survive the per-request threads of ASGI: the shared cache (DRF's throttle
+counts) keeps its Redis connections, Celery its backend object."""
 from __future__ import annotations
 
 import threading
@@ -29,3 +30,14 @@ def test_every_thread_borrows_from_one_redis_connection_pool():
 
     assert len(pools) == 4 and all(pool is pools[0] for pool in pools)
     assert pools[0]._created_connections == opened, "later requests reuse the first one's connection"
+
+
+def test_every_thread_publishes_with_one_celery_backend_object():
+    from config.celery import app
+
+    backends = []
+    for _ in range(2):
+        thread = threading.Thread(target=lambda: backends.append(app.backend))
+        thread.start()
+        thread.join()
+    assert backends[0] is backends[1]
