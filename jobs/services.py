@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from collections import defaultdict
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -322,20 +322,20 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
 
 def _claim_in_one_statement(job_id: str, attempt: int, changes: dict, worker: str, pid: int | None) -> Job | None:
     """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip."""
-    job_table, job_columns, attempt_table, user_table, user_pk, user_active = _tables()
+    n = _names()
     set_sql, set_params = _set_clause(Job, changes)
     sql = f"""
         WITH claimed AS (
-            UPDATE {job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
+            UPDATE {n.job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
             WHERE id = %s AND attempts = %s AND status IN (%s, %s)
-            RETURNING {job_columns}
+            RETURNING {n.job_columns}
         ), attempt_row AS (
-            INSERT INTO {attempt_table}
+            INSERT INTO {n.attempt_table}
                 (job_id, number, worker, pid, outcome, started_at, error_type, error_message, traceback)
             SELECT id, attempts, %s, %s, %s, heartbeat_at, '', '', '' FROM claimed
         )
-        SELECT claimed.*, owner.{user_active} AS owner_is_active
-        FROM claimed JOIN {user_table} owner ON owner.{user_pk} = claimed.owner_id
+        SELECT claimed.*, owner.{n.user_active} AS owner_is_active
+        FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id
     """
     params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, JobStatus.PENDING, JobStatus.RETRYING, worker, pid, JobAttempt.Outcome.RUNNING]
     return next(iter(Job.objects.raw(sql, params)), None)
@@ -343,22 +343,35 @@ def _claim_in_one_statement(job_id: str, attempt: int, changes: dict, worker: st
 
 def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_changes: dict) -> Job | None:
     """End attempt `attempt` of a running job: update the job (fenced by status and attempt) and
-    close its attempt row. Returns the job as it now is, or None when fenced out (nothing written).
-    On PostgreSQL this is one statement, so it needs no transaction of its own."""
-    if connection.vendor != "postgresql":
+    close its attempt row. Returns the job as it now is; None when fenced out, and then only the
+    attempt row is closed, as cancelled or lost. On PostgreSQL the common case is one statement,
+    so it needs no transaction of its own."""
+    if connection.vendor == "postgresql":
+        job = _finish_in_one_statement(job_id, attempt, job_changes, attempt_changes)
+    else:
         with transaction.atomic():
-            if not _running(job_id, attempt).update(**job_changes):
-                return None
-            JobAttempt.objects.filter(job_id=job_id, number=attempt).update(**attempt_changes)
-            return Job.objects.get(id=job_id)
-    job_table, job_columns, attempt_table, *_ = _tables()
+            job = None
+            if _running(job_id, attempt).update(**job_changes):
+                JobAttempt.objects.filter(job_id=job_id, number=attempt).update(**attempt_changes)
+                job = Job.objects.get(id=job_id)
+    if job is None:
+        JobAttempt.objects.filter(job_id=job_id, number=attempt).update(
+            **{**attempt_changes, "outcome": _fenced_outcome(job_id)}
+        )
+    return job
+
+
+def _finish_in_one_statement(job_id: str, attempt: int, job_changes: dict, attempt_changes: dict) -> Job | None:
+    """The job's fenced UPDATE, the attempt row's UPDATE (only when the first matched) and the read
+    back, in one round trip."""
+    n = _names()
     job_set, job_params = _set_clause(Job, job_changes)
     attempt_set, attempt_params = _set_clause(JobAttempt, attempt_changes)
     sql = f"""
         WITH finished AS (
-            UPDATE {job_table} SET {job_set} WHERE id = %s AND status = %s AND attempts = %s RETURNING {job_columns}
+            UPDATE {n.job_table} SET {job_set} WHERE id = %s AND status = %s AND attempts = %s RETURNING {n.job_columns}
         ), closed AS (
-            UPDATE {attempt_table} SET {attempt_set}
+            UPDATE {n.attempt_table} SET {attempt_set}
             WHERE job_id = %s AND number = %s AND EXISTS (SELECT FROM finished)
         )
         SELECT * FROM finished
@@ -367,13 +380,28 @@ def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_change
     return next(iter(Job.objects.raw(sql, params)), None)
 
 
+class _Names(NamedTuple):
+    job_table: str
+    job_columns: str
+    attempt_table: str
+    user_table: str
+    user_pk: str
+    user_active: str
+
+
 @functools.cache
-def _tables() -> tuple[str, ...]:
+def _names() -> _Names:
+    """Quoted table and column names for the statements above."""
     quote, user = connection.ops.quote_name, get_user_model()._meta
-    # Columns named, not *: a prepared statement must keep its result type across a migration.
-    job_columns = ", ".join(quote(field.column) for field in Job._meta.concrete_fields)
-    return (quote(Job._meta.db_table), job_columns, quote(JobAttempt._meta.db_table), quote(user.db_table),
-            quote(user.pk.column), quote(user.get_field("is_active").column))
+    return _Names(
+        job_table=quote(Job._meta.db_table),
+        # Columns named, not *: a prepared statement must keep its result type across a migration.
+        job_columns=", ".join(quote(field.column) for field in Job._meta.concrete_fields),
+        attempt_table=quote(JobAttempt._meta.db_table),
+        user_table=quote(user.db_table),
+        user_pk=quote(user.pk.column),
+        user_active=quote(user.get_field("is_active").column),
+    )
 
 
 def _set_clause(model, changes: dict) -> tuple[str, list]:
@@ -460,7 +488,6 @@ def job_complete(
             dict(outcome=JobAttempt.Outcome.COMPLETED, finished_at=now, duration_ms=duration_ms),
         )
         if job is None:
-            _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms)
             return False
         _announce_finished(job)
     return True
@@ -478,7 +505,6 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
         dict(outcome=JobAttempt.Outcome.RETRYING, finished_at=now, duration_ms=duration_ms, **error),
     )
     if job is None:
-        _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms, error)
         return False
     _push(job)
     transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority, countdown=delay))
@@ -497,7 +523,6 @@ def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int, has_webho
             dict(outcome=JobAttempt.Outcome.FAILED, finished_at=now, duration_ms=duration_ms, **error),
         )
         if job is None:
-            _close_attempt(job_id, attempt, _fenced_outcome(job_id), duration_ms, error)
             return False
         _announce_finished(job)
     return True

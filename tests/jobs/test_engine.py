@@ -47,6 +47,18 @@ def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
     first_start = JobAttempt.objects.get(job=job, number=1).started_at
     assert job.started_at == first_start, "started_at is the first attempt's start"
     assert JobAttempt.objects.get(job=job, number=2).started_at > first_start
+    assert JobAttempt.objects.get(job=job, number=1).outcome == "lost", "the late finish closes its row as lost"
+
+
+def test_a_finish_after_cancel_closes_the_attempt_as_cancelled(pending_job, user):
+    services.job_claim(pending_job.id, 1)
+    services.job_cancel(Job.objects.get(id=pending_job.id), actor=user)
+
+    assert services.job_complete(pending_job.id, 1, {"late": True}, duration_ms=7) is False
+    job = Job.objects.get(id=pending_job.id)
+    attempt = JobAttempt.objects.get(job=job, number=1)
+    assert (job.status, job.output) == (JobStatus.CANCELLED, None)
+    assert (attempt.outcome, attempt.duration_ms) == ("cancelled", 7) and attempt.finished_at is not None
 
 
 def test_progress_after_cancel_raises_job_cancelled(pending_job, user):
