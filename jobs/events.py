@@ -66,12 +66,20 @@ class JobEventFilter:
 class _Publisher:
     """One event loop thread per process sends the events of sync code (workers, views) in order,
     without making the caller wait, over connections the channel layer keeps open (async_to_sync
-    would open new ones for every event)."""
+    would open new ones for every event).
+
+    Events are coalesced per job: a progress event still waiting to be sent when a newer event of
+    the same job arrives is dropped (the newer one carries the whole job), and an event submitted
+    with a hold waits that long first, so a job that finishes within it sends only its terminal
+    event. Terminal events are always sent."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue | None = None
+        # job id -> sequence number of its newest event (touched on the loop thread only)
+        self.newest: dict[str, int] = {}
+        self.sequence = 0
         ready = threading.Event()
         threading.Thread(target=self._run, args=(ready,), name="job-events", daemon=True).start()
         ready.wait()
@@ -83,20 +91,34 @@ class _Publisher:
         ready.set()
         self.loop.run_forever()
 
+    def _accept(self, groups: list[str], message: dict, hold: float) -> None:
+        self.sequence += 1
+        self.newest[message["event"]["job"]["id"]] = self.sequence
+        item = (self.sequence, groups, message)
+        if hold > 0:
+            self.loop.call_later(hold, self.queue.put_nowait, item)
+        else:
+            self.queue.put_nowait(item)
+
     async def _send_in_order(self) -> None:
         layer = get_channel_layer()
         while True:
-            groups, message = await self.queue.get()
+            sequence, groups, message = await self.queue.get()
+            event = message["event"]
+            job_id = event["job"]["id"]
+            newest = self.newest.get(job_id)
+            if newest == sequence:
+                del self.newest[job_id]
+            elif event["type"] not in TERMINAL_EVENTS:
+                continue  # superseded by a newer event of the same job
             try:
-                await asyncio.wait_for(
-                    asyncio.gather(*(layer.group_send(group, message) for group in groups)), PUBLISH_TIMEOUT
-                )
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
             except Exception:
-                event = message["event"]
-                logger.warning("Could not push %s event for job %s.", event["type"], event["job"]["id"], exc_info=True)
+                logger.warning("Could not push %s event for job %s.", event["type"], job_id, exc_info=True)
 
-    def submit(self, groups: list[str], message: dict) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (groups, message))
+    def submit(self, groups: list[str], message: dict, hold: float = 0.0) -> None:
+        self.loop.call_soon_threadsafe(self._accept, groups, message, hold)
 
 
 _publisher: _Publisher | None = None
@@ -112,11 +134,12 @@ def _get_publisher() -> _Publisher:
         return _publisher
 
 
-def publish(event: dict, owner_id: int) -> None:
-    """Send an event to everyone following the job, without waiting for it. A push that fails is
-    logged, never raised: the database is the record, and clients resync from the snapshot."""
+def publish(event: dict, owner_id: int, hold: float = 0.0) -> None:
+    """Send an event to everyone following the job, without waiting for it; with `hold`, only if
+    no newer event of the job comes within that many seconds. A push that fails is logged, never
+    raised: the database is the record, and clients resync from the snapshot."""
     groups = [job_group(event["job"]["id"]), owner_group(owner_id), STAFF_GROUP]
-    _get_publisher().submit(groups, {"type": "job.event", "event": event})
+    _get_publisher().submit(groups, {"type": "job.event", "event": event}, hold)
 
 
 def job_event(job: Job, at: float | None = None) -> dict:

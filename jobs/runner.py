@@ -34,12 +34,15 @@ def error_fields(exc: BaseException) -> dict:
 class Heartbeat:
     """Marks the running attempt alive every JOBS_HEARTBEAT_INTERVAL seconds while its handler
     runs, even a handler that never reports progress; the reaper retries jobs whose heartbeat
-    stops. One thread per worker process serves every attempt the process runs in turn."""
+    stops. One thread per worker process serves every attempt the process runs in turn. It wakes
+    on its own at least once an interval, so starting an attempt need not wake it (a wake-up per
+    job would cost a thread switch per job); only a shorter interval than it sleeps for does."""
 
     _changed = threading.Condition()
     _pid: int | None = None
     _current: tuple[str, int] | None = None
     _due = 0.0
+    _wakes_at = 0.0
 
     def __init__(self, job_id: str, attempt: int):
         self.attempt_key = (job_id, attempt)
@@ -49,9 +52,10 @@ class Heartbeat:
         with cls._changed:
             cls._current, cls._due = self.attempt_key, time.monotonic() + settings.JOBS_HEARTBEAT_INTERVAL
             if cls._pid != os.getpid():  # the first attempt in this (possibly just forked) process
-                cls._pid = os.getpid()
+                cls._pid, cls._wakes_at = os.getpid(), cls._due
                 threading.Thread(target=cls._beat, name="job-heartbeat", daemon=True).start()
-            cls._changed.notify()
+            elif cls._wakes_at > cls._due:
+                cls._changed.notify()
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -64,10 +68,14 @@ class Heartbeat:
     def _beat(cls) -> None:
         while True:
             with cls._changed:
-                while cls._current is None or time.monotonic() < cls._due:
-                    cls._changed.wait(None if cls._current is None else cls._due - time.monotonic())
+                while True:
+                    now = time.monotonic()
+                    if cls._current is not None and now >= cls._due:
+                        break
+                    cls._wakes_at = cls._due if cls._current is not None else now + settings.JOBS_HEARTBEAT_INTERVAL
+                    cls._changed.wait(cls._wakes_at - now)
                 current = cls._current
-                cls._due = time.monotonic() + settings.JOBS_HEARTBEAT_INTERVAL
+                cls._due = now + settings.JOBS_HEARTBEAT_INTERVAL
             try:
                 if not services.job_heartbeat(*current):
                     with cls._changed:  # cancelled or superseded: the handler learns at its next progress()

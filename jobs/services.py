@@ -312,7 +312,9 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
             JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
         job = Job.objects.annotate(owner_is_active=F("owner__is_active")).get(id=job_id)
     if job is not None:
-        _push(job)
+        # "running" is news only for a job that runs a while: one that finishes within the
+        # coalescing window sends just its terminal event.
+        _push(job, hold=settings.JOBS_PROGRESS_MIN_INTERVAL)
     return job
 
 
@@ -338,7 +340,7 @@ def _claim_in_one_statement(job_id: str, attempt: int, changes: dict, worker: st
         FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id
     """
     params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, JobStatus.PENDING, JobStatus.RETRYING, worker, pid, JobAttempt.Outcome.RUNNING]
-    return next(iter(Job.objects.raw(sql, params)), None)
+    return _fetch_job(sql, params)
 
 
 def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_changes: dict) -> Job | None:
@@ -377,7 +379,41 @@ def _finish_in_one_statement(job_id: str, attempt: int, job_changes: dict, attem
         SELECT * FROM finished
     """
     params = [*job_params, job_id, JobStatus.RUNNING, attempt, *attempt_params, job_id, attempt]
-    return next(iter(Job.objects.raw(sql, params)), None)
+    return _fetch_job(sql, params)
+
+
+def _fetch_job(sql: str, params: list) -> Job | None:
+    """Run a statement whose row is the job's columns (in `_names().job_columns` order), then any
+    extra columns, which become attributes. The model is built as the ORM builds it (the fields'
+    own converters, Model.from_db), without RawQuerySet's per-query column resolution."""
+    attnames, converters = _job_row_layout()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        extras = [column.name for column in cursor.description[len(attnames):]]
+    values = list(row[: len(attnames)])
+    for index, column, functions in converters:
+        for convert in functions:
+            values[index] = convert(values[index], column, connection)
+    job = Job.from_db(connection.alias, attnames, values)
+    for name, value in zip(extras, row[len(attnames):]):
+        setattr(job, name, value)
+    return job
+
+
+@functools.cache
+def _job_row_layout() -> tuple[list[str], list]:
+    """The job's field names in column order, and the converters of the fields that have any."""
+    fields = Job._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(Job._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converters.append((index, column, functions))
+    return [field.attname for field in fields], converters
 
 
 class _Names(NamedTuple):
@@ -406,9 +442,14 @@ def _names() -> _Names:
 
 def _set_clause(model, changes: dict) -> tuple[str, list]:
     """`column = %s, ...` for an UPDATE, with the values prepared by the model's fields."""
-    fields = [model._meta.get_field(name) for name in changes]
-    sql = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    sql, fields = _set_columns(model, tuple(changes))
     return sql, [field.get_db_prep_save(value, connection) for field, value in zip(fields, changes.values())]
+
+
+@functools.cache
+def _set_columns(model, names: tuple[str, ...]) -> tuple[str, tuple]:
+    fields = tuple(model._meta.get_field(name) for name in names)
+    return ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields), fields
 
 
 def _outbox(has_webhook: bool):
@@ -438,9 +479,9 @@ def _announce(job_id: str) -> None:
     transaction.on_commit(partial(events.job_publish_state, job_id))
 
 
-def _push(job: Job) -> None:
-    """Push this state of the job to its followers once it is committed."""
-    transaction.on_commit(partial(events.publish, events.job_event(job), job.owner_id))
+def _push(job: Job, hold: float = 0.0) -> None:
+    """Push this state of the job to its followers once it is committed (see events.publish)."""
+    transaction.on_commit(partial(events.publish, events.job_event(job), job.owner_id, hold))
 
 
 def _announce_finished(job: Job) -> None:
