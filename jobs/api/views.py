@@ -8,7 +8,6 @@ import mimetypes
 import os
 from django.conf import settings
 from django.http import FileResponse, Http404
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -20,7 +19,7 @@ from .. import selectors, services
 from ..models import Job, JobStatus
 from ..registry import all_job_types
 from .throttling import SubmitRateThrottle
-from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer
+from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer, job_path
 
 
 def client_address(request) -> str | None:
@@ -76,14 +75,14 @@ def submit_job(request: Request, type_name: str, input: dict, options: dict) -> 
 
 def accepted_response(request: Request, job: Job) -> Response:
     """202 Accepted with where to poll (Location), when (Retry-After) and where to listen."""
-    status_url = request.build_absolute_uri(reverse("job-detail", args=[job.id]))
+    status_url = request.build_absolute_uri(job_path("job-detail", job.id))
     ws_scheme = "wss" if request.is_secure() else "ws"
     body = {
         "id": job.id,
         "type": job.type,
         "status": job.status,
         "status_url": status_url,
-        "stream_url": request.build_absolute_uri(reverse("job-stream", args=[job.id])),
+        "stream_url": request.build_absolute_uri(job_path("job-stream", job.id)),
         "ws_url": f"{ws_scheme}://{request.get_host()}/ws/jobs/{job.id}/",
     }
     headers = {"Location": status_url, "Retry-After": str(settings.JOBS_POLL_AFTER_SECONDS)}
