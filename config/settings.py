@@ -94,6 +94,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Requests one web process runs at once (config/asgi.py); more wait their turn, in arrival order.
+# Streams (SSE, once their view has returned) and WebSockets do not count.
+WEB_REQUEST_CONCURRENCY = env_int("WEB_REQUEST_CONCURRENCY", 4)
 ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
@@ -262,7 +265,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # A receive blocks in Redis for up to 5 s (channels_redis's BZPOPMIN); redis-py 8's default
+        # socket timeout is also 5 s, which broke every WebSocket and SSE stream quiet for 5 s.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
     }
 }
 

@@ -56,6 +56,16 @@ def test_websocket_streams_monotonic_progress_and_one_terminal_event(live, user)
     assert len(intermediate) >= 5, f"expected live steps, got {sorted(intermediate)}"
 
 
+def test_a_quiet_websocket_stays_open_until_its_job_ends(live, user):
+    """Eight silent seconds: longer than the 5 s a channel-layer receive blocks in Redis."""
+    job_id = submit(live, user, seconds=8, steps=1)
+
+    with connect(f"{live.ws_url}/ws/jobs/{job_id}/?token={token_of(user)}", open_timeout=10) as ws:
+        messages = read_socket(ws)
+
+    assert messages[0]["type"] == "snapshot" and messages[-1]["type"] == "completed"
+
+
 def test_websocket_accepts_token_subprotocol_and_header(live, user):
     job_id = submit(live, user, seconds=0)
     wait_for_job(job_id)
