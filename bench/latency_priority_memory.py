@@ -25,12 +25,12 @@ def main() -> None:
     args = parser.parse_args()
 
     with environment():
-        from harness import bench_user
+        from harness import bench_user, forget_jobs
         from jobs.models import Job, JobAttempt, JobStatus
         from jobs.services import job_enqueue, jobs_publish_new
 
         user = bench_user()
-        Job.objects.filter(owner=user).delete()
+        forget_jobs(user)
         worker = start_worker(concurrency=2)
         try:
             # 1. Enqueue-to-start on an idle worker, one job at a time.
@@ -53,7 +53,7 @@ def main() -> None:
             wait_until(lambda: Job.objects.filter(id__in=backlog, status=JobStatus.COMPLETED).count() == len(backlog), 300, 0.2)
 
             # 3. Worker memory: RSS after 1,000 and after all no-op jobs (created in bulk batches).
-            Job.objects.filter(owner=user).delete()
+            forget_jobs(user)
             done = Job.objects.filter(owner=user, status=JobStatus.COMPLETED)
             rss = {}
             for milestone in (1000, args.memory_jobs):
