@@ -1,9 +1,10 @@
 """End-to-end throughput: no-op jobs through the whole engine against plain Celery, same run.
 
-    .venv/bin/python bench/e2e_throughput.py [--jobs 2000]
+    .venv/bin/python bench/e2e_throughput.py [--jobs 2000] [--concurrency 2]
 
-Three contestants drain N queued items on identical worker settings (prefork -c 2, prefetch 1,
-acks_late, same broker): raw Celery no-op tasks (the ceiling); our engine's diagnostics.sleep
+Three contestants drain N queued items on identical worker settings (prefork with 2 processes or
+--concurrency, prefetch 1, acks_late, same broker): raw Celery no-op tasks (the ceiling); our
+engine's diagnostics.sleep
 with 0 seconds (row, publish, claim, run, complete, attempt row, live events); and a Celery task
 with django-celery-results and task_track_started (how Django teams usually track task state).
 Items are queued first, then a worker starts; the rate is N / (last done - worker ready).
@@ -29,8 +30,9 @@ def drain(worker_kwargs: dict, done, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes, for all three")
     args = parser.parse_args()
-    n = args.jobs
+    n, processes = args.jobs, args.concurrency
 
     with environment():
         import redis
@@ -43,7 +45,7 @@ def main() -> None:
         from jobs.services import job_enqueue
 
         counter = redis.Redis.from_url(settings.REDIS_URL)
-        baseline_worker = {"queues": (baseline.QUEUE,), "concurrency": 2}
+        baseline_worker = {"queues": (baseline.QUEUE,), "concurrency": processes}
 
         counter.delete(baseline.COUNTER)
         for _ in range(n):
@@ -57,7 +59,7 @@ def main() -> None:
             job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0})
         enqueue_rate = n / (time.monotonic() - started)
         completed = Job.objects.filter(owner=user, status=JobStatus.COMPLETED)
-        engine = drain({"concurrency": 2}, completed.count, n)
+        engine = drain({"concurrency": processes}, completed.count, n)
 
         TaskResult.objects.all().delete()
         counter.delete(baseline.COUNTER)
@@ -71,6 +73,7 @@ def main() -> None:
 
     figures = {
         "jobs": n,
+        "worker_processes": processes,
         "raw_celery_per_s": round(raw, 1),
         "engine_per_s": round(engine, 1),
         "celery_results_tracked_per_s": round(tracked, 1),
@@ -79,10 +82,11 @@ def main() -> None:
         "engine_enqueue_per_s_one_process": round(enqueue_rate, 1),
     }
     write_result(
-        "e2e_throughput",
+        "e2e_throughput" if processes == 2 else f"e2e_throughput-c{processes}",
         figures,
         [
             ("items drained", str(n)),
+            ("worker processes (prefork -c)", str(processes)),
             ("raw Celery no-op", f"{raw:.0f}/s"),
             ("our engine (diagnostics.sleep 0 s)", f"{engine:.0f}/s"),
             ("Celery + django-celery-results + track_started", f"{tracked:.0f}/s"),

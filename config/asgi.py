@@ -31,8 +31,16 @@ class SyncViewsASGIHandler(ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
+        respond = sync_to_async(self.get_response, thread_sensitive=True)
+        if request.path_info in UNQUEUED_PATHS:
+            return await respond(request)
         async with self.turns:
-            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+            return await respond(request)
+
+
+# Liveness checks answer at once, however busy the process: a load balancer must not take a
+# process out of service because its requests are queued.
+UNQUEUED_PATHS = frozenset({"/healthz"})
 
 
 # Django must be set up before anything imports models.

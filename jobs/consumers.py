@@ -80,9 +80,11 @@ class JobListConsumer(_AuthenticatedConsumer):
             await self.close()
             return
         self.group = events.STAFF_GROUP if self.user.is_staff else events.owner_group(self.user.pk)
+        self.filters = events.JobEventFilters()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(self.accept_subprotocol())
         await self.send_json({"type": "snapshot", "jobs": await _recent_jobs(self.user)})
 
     async def job_event(self, message):
-        await self.send_json(message["event"])
+        if self.filters.admit(message["event"]):
+            await self.send_json(message["event"])

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -44,23 +45,44 @@ def job_payload(job: Job) -> dict:
 
 class JobEventFilter:
     """What one subscriber of one job is sent: the snapshot, then only events that move forward
-    (a later attempt, or more progress in the same one), and nothing after the terminal event.
-    Events can arrive out of order with a snapshot read from the database; this hides that."""
+    (a later attempt, the end of an attempt, or more progress in it), and nothing after the
+    terminal event. Events can arrive out of order with a snapshot read from the database, or from
+    different processes (a worker's "running" held for the coalescing window, the web's "cancelled");
+    this hides that. With `after_terminal`, a later attempt (a replay) is admitted after the
+    terminal event, for subscribers that follow many jobs."""
 
-    def __init__(self) -> None:
-        self.position: tuple[int, int] | None = None
+    def __init__(self, after_terminal: bool = False) -> None:
+        self.position: tuple[int, bool, int] | None = None
         self.finished = False
+        self.after_terminal = after_terminal
 
     def admit(self, event: dict) -> bool:
-        if self.finished:
+        if self.finished and not self.after_terminal:
             return False
         job = event["job"]
-        position = (job["attempts"], job["progress"])
         terminal = job["status"] in TERMINAL_EVENTS
-        if not terminal and self.position is not None and position < self.position:
+        position = (job["attempts"], terminal, job["progress"])
+        if self.position is not None and position < self.position and not (terminal and not self.finished):
             return False
         self.position, self.finished = position, terminal
         return True
+
+
+class JobEventFilters:
+    """A JobEventFilter per job, for a subscriber of many jobs; the least recently heard-of jobs
+    are forgotten beyond `size`."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.filters: OrderedDict[str, JobEventFilter] = OrderedDict()
+        self.size = size
+
+    def admit(self, event: dict) -> bool:
+        job_id = event["job"]["id"]
+        event_filter = self.filters.pop(job_id, None) or JobEventFilter(after_terminal=True)
+        self.filters[job_id] = event_filter
+        if len(self.filters) > self.size:
+            self.filters.popitem(last=False)
+        return event_filter.admit(event)
 
 
 class _Publisher:

@@ -152,7 +152,11 @@ def _insert_statement(new_rows) -> tuple[str, list]:
         fields = [f for f in row._meta.local_concrete_fields if not (f.primary_key and row.pk is None)]
         query = InsertQuery(type(row))
         query.insert_values(fields, [row])
-        [(sql, _)] = query.get_compiler(connection.alias).as_sql()
+        [(sql, params)] = query.get_compiler(connection.alias).as_sql()
+        # Reused with fresh values, the statement must take every value as a parameter (a field
+        # with a database default or an expression value would be compiled into the SQL).
+        if len(params) != len(fields):
+            raise ValueError(f"The INSERT of {type(row).__name__} has values in its SQL; it cannot be compiled once.")
         statements.append(sql)
         fields_per_row.append(fields)
     *first, last = statements

@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.authtoken.models import Token
+
+from .api.authentication import token_with_user
 
 
 def token_from_scope(scope) -> str | None:
@@ -30,7 +31,7 @@ def token_from_scope(scope) -> str | None:
 
 @database_sync_to_async
 def user_for_token(key: str):
-    token = Token.objects.select_related("user").filter(key=key).first()
+    token = token_with_user(key)
     return token.user if token and token.user.is_active else AnonymousUser()
 
 
