@@ -413,8 +413,8 @@ def _finish_in_one_statement(job_id: str, attempt: int, job_changes: dict, attem
 
 
 def _fetch_job(sql: str, params: list) -> Job | None:
-    """Run a statement whose row is the job's columns (`rows.columns(Job)`), then any extra
-    columns, which become attributes of the job."""
+    """Run a statement (PostgreSQL) whose row is the job's columns (`rows.columns(Job)`), then
+    any extra columns, which become attributes of the job."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
