@@ -40,7 +40,7 @@ def main() -> None:
         from django_celery_results.models import TaskResult
 
         from bench import baseline_celery as baseline
-        from harness import bench_user, forget_jobs
+        from harness import bench_user
         from jobs.models import Job, JobStatus
         from jobs.services import job_enqueue
 
@@ -53,7 +53,6 @@ def main() -> None:
         raw = drain({**baseline_worker, "app": "bench.baseline_celery:raw"}, lambda: int(counter.get(baseline.COUNTER) or 0), n)
 
         user = bench_user()
-        forget_jobs(user)
         started = time.monotonic()
         for _ in range(n):
             job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0})

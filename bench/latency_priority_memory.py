@@ -30,7 +30,6 @@ def main() -> None:
         from jobs.services import job_enqueue, jobs_publish_new
 
         user = bench_user()
-        forget_jobs(user)
         worker = start_worker(concurrency=2)
         try:
             # 1. Enqueue-to-start on an idle worker, one job at a time.

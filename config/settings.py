@@ -96,7 +96,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 # Requests one web process runs at once (config/asgi.py); more wait their turn, in arrival order.
 # Streams (SSE, once their view has returned) and WebSockets do not count.
-WEB_REQUEST_CONCURRENCY = env_int("WEB_REQUEST_CONCURRENCY", 4)
+WEB_REQUEST_CONCURRENCY = env_int("WEB_REQUEST_CONCURRENCY", 2)
 ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
