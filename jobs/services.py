@@ -212,11 +212,10 @@ def job_publish(job_id: str, attempt: int, priority: str, countdown: float | Non
 
 def _mark_dispatched(job_id: str) -> None:
     """The UPDATE after every publish, written out (the ORM would compile it for each request)."""
-    n = _names()
+    set_sql, set_params = _set_clause(Job, {"dispatched_at": timezone.now()})
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {n.job_table} SET dispatched_at = %s WHERE id = %s AND dispatched_at IS NULL",
-            [Job._meta.get_field("dispatched_at").get_db_prep_save(timezone.now(), connection), job_id],
+            f"UPDATE {_names().job_table} SET {set_sql} WHERE id = %s AND dispatched_at IS NULL", [*set_params, job_id]
         )
 
 
