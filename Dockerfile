@@ -12,4 +12,5 @@ RUN SECRET_KEY=collectstatic-only \
 RUN useradd --create-home app && mkdir -p /data/media && chown app /data/media
 USER app
 EXPOSE 8000
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+# --ws-max-size: our WebSockets only send to clients; uvicorn would otherwise take 16 MiB messages.
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws-max-size", "65536"]

@@ -98,7 +98,7 @@ def up() -> int:
         manage("migrate", "--no-input", "-v", "0", env=env)
         manage("bootstrap_demo", env=env)
         commands = {
-            "web": [str(PYTHON), "-m", "uvicorn", "config.asgi:application", "--host", env.get("HOST", "127.0.0.1"), "--port", port],
+            "web": [str(PYTHON), "-m", "uvicorn", "config.asgi:application", "--host", env.get("HOST", "127.0.0.1"), "--port", port, "--ws-max-size", "65536"],
             "worker": [str(PYTHON), "-m", "celery", "-A", "config", "worker", "-Q", "high,default,low,webhooks", "-c", env.get("WORKER_CONCURRENCY", "2"), "-l", "info"],
             "beat": [str(PYTHON), "-m", "celery", "-A", "config", "beat", "-l", "info", "-s", str(VAR / "celerybeat-schedule")],
         }

@@ -26,7 +26,7 @@ def main() -> None:
 
     latencies_ms: list[float] = []
     with stack() as (server, token):
-        with connect(f"{server.ws_url}/ws/jobs/?token={token}") as ws:
+        with connect(f"{server.ws_url}/ws/jobs/", additional_headers={"Authorization": f"Token {token}"}) as ws:
             json.loads(ws.recv(timeout=10))  # the snapshot
             pending = set()
             for _ in range(args.jobs):

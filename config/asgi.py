@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point: a guard against oversized and unreadable requests, then HTTP through Django and
+WebSockets through Channels."""
 from __future__ import annotations
 
 import asyncio
@@ -45,18 +46,30 @@ UNQUEUED_PATHS = frozenset({"/healthz"})
 
 # Django must be set up before anything imports models.
 django.setup(set_prefix=False)
+
+from config.log_redaction import redact_server_logs  # noqa: E402
+
+# uvicorn logs each request line and WebSocket handshake with its query string.
+redact_server_logs()
 django_asgi_app = SyncViewsASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.guard import RequestGuard  # noqa: E402
 from jobs.routing import websocket_urlpatterns  # noqa: E402
 from jobs.ws_auth import websocket_auth  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": websocket_auth(URLRouter(websocket_urlpatterns)),
-    }
+# The guard comes first, in front of authentication: see config/guard.py.
+application = RequestGuard(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": websocket_auth(URLRouter(websocket_urlpatterns)),
+        }
+    ),
+    max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    anonymous_max_body=settings.WEB_ANONYMOUS_MAX_BODY_BYTES,
+    session_cookie=settings.SESSION_COOKIE_NAME,
 )
 
 # What is loaded by now lives as long as the process: keep it out of the garbage collector's full

@@ -128,8 +128,12 @@ WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
-# Request bodies above this are refused before a view sees them.
+# Request bodies above this are refused (413) before they are read: config/guard.py.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+# Requests with neither an Authorization header nor the session cookie may send at most this much.
+WEB_ANONYMOUS_MAX_BODY_BYTES = env_int("WEB_ANONYMOUS_MAX_BODY_BYTES", 16 * 1024)
+# Django spools larger bodies to disk; the guard lets none through, so every body stays in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 LOGIN_URL = "rest_framework:login"
 LOGIN_REDIRECT_URL = "/dashboard/"
@@ -290,6 +294,8 @@ JOBS_STALL_TIMEOUT = env_float("JOBS_STALL_TIMEOUT", 60.0)
 # A job still waiting this long after its publish, while its queue holds fewer messages than such
 # jobs, is published again (the broker lost messages, e.g. a Redis restart without persistence).
 JOBS_REDISPATCH_SECONDS = env_float("JOBS_REDISPATCH_SECONDS", 60.0)
+# A stream ticket (POST /api/stream-tickets) opens one WebSocket or SSE connection within this many seconds.
+JOBS_STREAM_TICKET_SECONDS = env_int("JOBS_STREAM_TICKET_SECONDS", 30)
 # Seconds a client is told to wait before polling again (Retry-After on 202).
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
 # The cleanup schedule removes completed and cancelled jobs (and their files) older than this.
@@ -338,8 +344,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "jobs@localhost")
 WEBHOOK_RETRY_DELAYS = [float(d) for d in env_list("WEBHOOK_RETRY_DELAYS", "10,40,160,640,2560")]
 # Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter].
 WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2)
-# Seconds to connect, and seconds to wait for the answer, per try.
+# Seconds per try in all: DNS, connect, TLS, sending, and the answer (however slowly it trickles in).
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 5.0)
+# Seconds a webhook host's DNS lookup may take, when a URL is submitted and at each try.
+WEBHOOK_DNS_TIMEOUT = env_float("WEBHOOK_DNS_TIMEOUT", 2.0)
 # Local development and tests only: allow webhook URLs on loopback and private networks.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 # A delivery whose try is overdue by this many seconds (lost publish, dead worker) is sent again.

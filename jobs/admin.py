@@ -5,6 +5,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -13,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import services
+from .authorization import CANCEL_JOBS, DISCARD_JOBS, REPLAY_EDITED_JOBS, REPLAY_JOBS, VIEW_JOBS, is_operator
 from .api.views import client_address
 from .errors import InvalidJobInput, UnknownJobType
 from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
@@ -35,6 +37,10 @@ class JobAttemptInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_view_permission(self, request, obj=None):
+        # Attempts are part of the job: whoever may view jobs reads them.
+        return is_operator(request.user, VIEW_JOBS)
 
     @admin.display(description="traceback")
     def traceback_text(self, attempt: JobAttempt) -> str:
@@ -63,8 +69,19 @@ class JobAdminBase(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    # Every page and action asks for its own permission (jobs.authorization); the dead-letter
+    # proxy shares the job's permissions.
     def has_view_permission(self, request, obj=None):
-        return request.user.is_staff
+        return is_operator(request.user, VIEW_JOBS)
+
+    def has_replay_permission(self, request):
+        return is_operator(request.user, REPLAY_JOBS)
+
+    def has_cancel_permission(self, request):
+        return is_operator(request.user, CANCEL_JOBS)
+
+    def has_discard_permission(self, request):
+        return is_operator(request.user, DISCARD_JOBS)
 
     def has_change_permission(self, request, obj=None):
         # View-only: a job changes only through the fenced state machine (replay, cancel, discard).
@@ -99,7 +116,7 @@ class JobAdminBase(admin.ModelAdmin):
             return "—"
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", attempt.traceback)
 
-    @admin.action(description="Replay selected jobs (failed or cancelled)")
+    @admin.action(description="Replay selected jobs (failed or cancelled)", permissions=["replay"])
     def replay_selected(self, request, queryset):
         replayed = skipped = 0
         for job in queryset:
@@ -114,7 +131,7 @@ class JobAdminBase(admin.ModelAdmin):
             self.message_user(request, f"Skipped {skipped} job(s) that were not failed or cancelled "
                                        "(or were replayed meanwhile).", messages.WARNING)
 
-    @admin.action(description="Cancel selected jobs")
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
         cancelled = 0
         for job in queryset:
@@ -185,8 +202,22 @@ class DeadLetterAdmin(JobAdminBase):
             *super().get_urls(),
         ]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Which of the page's tools (replay, edit and replay, discard) this operator may use.
+        tools = {
+            "can_replay": self.has_replay_permission(request),
+            "can_replay_edited": is_operator(request.user, REPLAY_EDITED_JOBS),
+            "can_discard": self.has_discard_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **tools})
+
+    def _dead_letter(self, request, object_id, permission: str) -> Job:
+        if not is_operator(request.user, permission):
+            raise PermissionDenied
+        return get_object_or_404(self.get_queryset(request), pk=object_id)
+
     def replay_view(self, request, object_id):
-        job = get_object_or_404(self.get_queryset(request), pk=object_id)
+        job = self._dead_letter(request, object_id, REPLAY_JOBS)
         if request.method == "POST":
             if services.job_replay(job, actor=request.user, client_address=client_address(request)):
                 self.message_user(request, f"Job {job.id} replayed.", messages.SUCCESS)
@@ -195,13 +226,13 @@ class DeadLetterAdmin(JobAdminBase):
         return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.id]))
 
     def discard_view(self, request, object_id):
-        job = get_object_or_404(self.get_queryset(request), pk=object_id)
+        job = self._dead_letter(request, object_id, DISCARD_JOBS)
         if request.method == "POST" and services.job_discard(job, actor=request.user, client_address=client_address(request)):
             self.message_user(request, f"Job {job.id} discarded; it stays in the job list for audit.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:jobs_deadletter_changelist"))
 
     def replay_with_input_view(self, request, object_id):
-        job = get_object_or_404(self.get_queryset(request), pk=object_id)
+        job = self._dead_letter(request, object_id, REPLAY_EDITED_JOBS)
         form = ReplayInputForm(request.POST or None, job=job, initial={"input": json.dumps(input_mask(job.input), indent=2)})
         if request.method == "POST" and form.is_valid():
             if services.job_replay(job, actor=request.user, client_address=client_address(request),
@@ -214,7 +245,7 @@ class DeadLetterAdmin(JobAdminBase):
                    "title": f"Replay {job.type} {job.id} with edited input"}
         return TemplateResponse(request, "admin/jobs/deadletter/replay_with_input.html", context)
 
-    @admin.action(description="Discard selected dead letters (kept for audit)")
+    @admin.action(description="Discard selected dead letters (kept for audit)", permissions=["discard"])
     def discard_selected(self, request, queryset):
         discarded = sum(
             services.job_discard(job, actor=request.user, client_address=client_address(request)) for job in queryset

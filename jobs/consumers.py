@@ -5,6 +5,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import events, selectors
+from .authorization import sees_all_jobs
 from .models import Job
 
 
@@ -73,13 +74,14 @@ class JobConsumer(_AuthenticatedConsumer):
 
 
 class JobListConsumer(_AuthenticatedConsumer):
-    """Every event of the user's jobs (staff: all jobs), after a snapshot of the latest 50."""
+    """Every event of the user's jobs (operators who see all jobs: every job), after a snapshot of the latest 50."""
 
     async def connect(self):
         if not self.authenticated():
             await self.close()
             return
-        self.group = events.STAFF_GROUP if self.user.is_staff else events.owner_group(self.user.pk)
+        sees_all = await database_sync_to_async(sees_all_jobs)(self.user)
+        self.group = events.STAFF_GROUP if sees_all else events.owner_group(self.user.pk)
         self.filters = events.JobEventFilters()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(self.accept_subprotocol())

@@ -51,6 +51,13 @@ class IdempotencyKeyReused(JobServiceError):
         super().__init__("This Idempotency-Key was already used with a different request.")
 
 
+class ActionForbidden(JobServiceError):
+    """The user may not do this (HTTP 403): submit a system-only type, jump the queue, act on
+    another user's job without the operator permission."""
+
+    status_code = 403
+
+
 class JobStateConflict(JobServiceError):
     """The requested action is not allowed in the job's current state."""
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from .authorization import Submitters
 from .context import JobContext
 from .errors import PermanentError, TransientError
 from .models import DiagnosticsEffect
@@ -22,7 +23,8 @@ class SleepInput(JobInput):
 
 
 # Equal jitter with a 1 s base: short, predictable waits (0.5-1 s, 1-2 s, 2-4 s, ...) for demos and tests.
-@job_type("diagnostics.sleep", input=SleepInput, retry=RetryPolicy(max_attempts=5, base=1.0, cap=60.0, jitter="equal"))
+@job_type("diagnostics.sleep", input=SleepInput, submitters=Submitters.ANYONE,
+          retry=RetryPolicy(max_attempts=5, base=1.0, cap=60.0, jitter="equal"))
 def diagnostics_sleep(ctx: JobContext, data: SleepInput) -> dict:
     """Sleeps in progress steps, failing on purpose on its first attempts. For demos, tests and benchmarks."""
     for step in range(1, data.steps + 1):
@@ -45,7 +47,7 @@ class SecretInput(JobInput):
     label: str = Field("", max_length=200, description="Any text; stored and shown in clear.")
 
 
-@job_type("diagnostics.secret", input=SecretInput, retry=RetryPolicy(max_attempts=1))
+@job_type("diagnostics.secret", input=SecretInput, submitters=Submitters.ANYONE, retry=RetryPolicy(max_attempts=1))
 def diagnostics_secret(ctx: JobContext, data: SecretInput) -> dict:
     """Receives a sensitive field (decrypted only here, in the worker) and returns its SHA-256, never the value."""
     return {"label": data.label, "api_key_sha256": hashlib.sha256(data.api_key.encode()).hexdigest()}

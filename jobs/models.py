@@ -90,6 +90,15 @@ class Job(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "idempotency_key"], name="one_job_per_idempotency_key"),
         ]
+        # Operators' rights beyond Django's view_job (jobs.authorization names them).
+        permissions = [
+            ("replay_job", "Can replay failed or cancelled jobs"),
+            ("replay_edited_job", "Can replay a job with edited input"),
+            ("cancel_job", "Can cancel any user's job"),
+            ("discard_job", "Can discard dead letters"),
+            ("submit_high_priority", "Can submit jobs with high priority"),
+            ("view_metrics", "Can view metrics, the operations dashboard and queue figures, and get alerts"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id} ({self.status})"

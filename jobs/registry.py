@@ -12,8 +12,10 @@ import requests
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .authorization import Submitters
 from .errors import InvalidJobInput, JobCancelled, JobServiceError, PermanentError, TransientError, UnknownJobType
 from .models import Priority
+from .text import unstorable_text_error
 
 # Errors worth another attempt: the world may be different next time.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -91,6 +93,7 @@ class JobType:
     name: str
     handler: Callable[..., Any]
     input_model: type[BaseModel]
+    submitters: Submitters
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     default_priority: Priority = Priority.NORMAL
     description: str = ""
@@ -99,6 +102,9 @@ class JobType:
         """Parse raw JSON input into the type's model, or raise InvalidJobInput with field errors."""
         if not isinstance(raw, dict):
             raise InvalidJobInput({"non_field_errors": ["Input must be a JSON object."]})
+        # Every way in (API, admin replay, schedules) passes here; PostgreSQL would refuse it later.
+        if problem := unstorable_text_error(raw):
+            raise InvalidJobInput({"non_field_errors": [f"The input's {problem}."]})
         try:
             # JSON mode: "3" is not an int, but "2026-01-31" is a date.
             return self.input_model.model_validate_json(json.dumps(raw))
@@ -125,10 +131,12 @@ def job_type(
     name: str,
     *,
     input: type[BaseModel],
+    submitters: Submitters,
     retry: RetryPolicy | None = None,
     priority: Priority = Priority.NORMAL,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `handler(ctx, data) -> dict` as job type `name`. Modules named job_types.py are loaded at startup."""
+    """Register `handler(ctx, data) -> dict` as job type `name`, submittable by `submitters`
+    (jobs.authorization). Modules named job_types.py are loaded at startup."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         if name in _registry and _registry[name].handler is not handler:
@@ -137,6 +145,7 @@ def job_type(
             name=name,
             handler=handler,
             input_model=input,
+            submitters=submitters,
             retry=retry or RetryPolicy(),
             default_priority=priority,
             description=(handler.__doc__ or "").strip(),

@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from . import services
+from .authorization import run_refusal
 from .context import JobContext
 from .errors import AttemptSuperseded, JobCancelled
 from .registry import get_job_type
@@ -99,8 +100,10 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
     job_type = None
     try:
         job_type = get_job_type(job.type)
-        if not job.owner_is_active:
-            raise PermissionError(f"The owner of job {job.id} is no longer active.")
+        # Checked again at run time: the owner may have been deactivated or lost a permission.
+        refusal = run_refusal(job, job_type)
+        if refusal:
+            raise PermissionError(refusal)
         data = job_type.validate_input(input_decrypt(job.input))
         ctx = JobContext(job, attempt)
         with Heartbeat(job_id, attempt):

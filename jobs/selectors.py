@@ -5,13 +5,15 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from .authorization import sees_all_jobs
 from .models import QUEUE_FOR_PRIORITY, Job, JobStatus
 
 
 def jobs_visible_to(user: Any) -> QuerySet[Job]:
-    """A user sees their own jobs; staff see all. Anything else does not exist for them (404)."""
+    """A user sees their own jobs; operators with jobs.view_job see all. Anything else does not
+    exist for them (404)."""
     jobs = Job.objects.all()
-    return jobs if user.is_staff else jobs.filter(owner=user)
+    return jobs if sees_all_jobs(user) else jobs.filter(owner=user)
 
 
 def job_get_for_user(user: Any, job_id: str) -> Job:

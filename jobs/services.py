@@ -24,7 +24,8 @@ from django.utils import timezone
 from notifications.webhooks import webhook_event_record
 
 from . import events, rows, sensitive
-from .errors import AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
+from .authorization import CANCEL_JOBS, is_operator, submission_refusal
+from .errors import ActionForbidden, AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
 from .models import TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, job_route
 from .registry import get_job_type
 
@@ -94,8 +95,10 @@ def job_enqueue(
     idempotency_key: str | None = None,
     request_fingerprint: str = "",
 ) -> Job:
-    """Validate input against the job type, store the job, and publish it once the row is committed."""
+    """Check that `owner` may submit it, validate input against the job type, store the job, and
+    publish it once the row is committed."""
     job_type = get_job_type(type_name)
+    job_submission_authorize(owner, job_type, priority, client_address)
     data = job_type.validate_input(input)
     scheduled = run_at is not None and run_at > timezone.now()
     job = Job(
@@ -118,6 +121,17 @@ def job_enqueue(
     if not scheduled:
         transaction.on_commit(partial(job_publish, job.id, 1, job.priority))
     return job
+
+
+def job_submission_authorize(owner: Any, job_type, priority: str | None, client_address: str | None) -> None:
+    """Raise ActionForbidden (HTTP 403) when `owner` may not submit `job_type` at `priority`; the
+    refusal is audited. Outside any transaction, so that the audit row stays."""
+    refusal = submission_refusal(owner, job_type, priority)
+    if refusal is None:
+        return
+    audit_record(actor=owner, action="job.submit_refused", target=job_type.name, client_address=client_address,
+                 details={"type": job_type.name, "priority": priority, "reason": refusal})
+    raise ActionForbidden(refusal)
 
 
 def _insert_together(*new_rows) -> None:
@@ -169,6 +183,9 @@ def job_enqueue_idempotent(*, owner: Any, idempotency_key: str, request_fingerpr
     24 hours returns the original job (created=False); the same key with a different request
     raises IdempotencyKeyReused. Concurrent duplicates create one job: the unique (owner, key)
     constraint lets exactly one INSERT win, and the others read the winner."""
+    # Before the transaction below, whose rollback would take the refusal's audit row with it.
+    job_submission_authorize(owner, get_job_type(submission["type_name"]), submission.get("priority"),
+                             submission.get("client_address"))
     existing = _job_for_idempotency_key(owner, idempotency_key)
     if existing is None:
         try:
@@ -597,7 +614,10 @@ def _fenced_outcome(job_id: str) -> str:
 
 def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Job:
     """Cancel a waiting job at once; a running one is marked cancelled and its handler stops at
-    its next progress() call. A finished job cannot be cancelled (JobStateConflict, HTTP 409)."""
+    its next progress() call. A finished job cannot be cancelled (JobStateConflict, HTTP 409).
+    Its owner may cancel it, and so may operators with jobs.cancel_job (else ActionForbidden)."""
+    if actor.pk != job.owner_id and not is_operator(actor, CANCEL_JOBS):
+        raise ActionForbidden(f"Cancelling another user's job needs the permission {CANCEL_JOBS}.")
     with transaction.atomic():
         cancelled = Job.objects.filter(id=job.id, status__in=CANCELLABLE_STATUSES).update(
             status=JobStatus.CANCELLED, completed_at=timezone.now(), next_retry_at=None
@@ -685,6 +705,15 @@ def job_spawn_children(parent: Job, attempt: int, type_name: str, inputs: list[d
                 Job(type=job_type.name, owner_id=parent.owner_id, input=data, priority=priority or parent.priority,
                     parent_id=parent.id, max_attempts=job_type.retry.max_attempts)
                 for data in validated
+            ],
+            batch_size=500,
+        )
+        # Each child is audited like any submission, as its parent's owner's, naming the parent.
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(actor_id=parent.owner_id, action="job.enqueue", job=child, target=child.id,
+                           details={"type": child.type, "priority": child.priority, "parent": parent.id})
+                for child in children
             ],
             batch_size=500,
         )

@@ -1,7 +1,8 @@
-"""WebSocket authentication: session cookie (browsers) or API token (other clients).
+"""WebSocket authentication: session cookie (browsers), a one-time stream ticket, or an API token.
 
-A token may come as `?token=<key>`, as the subprotocol pair `["token", "<key>"]`, or as an
-`Authorization: Token <key>` header. Browsers must also pass the origin check.
+A ticket (POST /api/stream-tickets) comes as `?ticket=<ticket>`. A token comes as the subprotocol
+pair `["token", "<key>"]` or as an `Authorization: Token <key>` header, never in the URL, which
+access logs and proxies record. Browsers must also pass the origin check.
 """
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from .api.authentication import token_with_user
+from .api.tickets import TICKET_QUERY_PARAMETER, stream_ticket_redeem
+
+
+def ticket_from_scope(scope) -> str | None:
+    tickets = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get(TICKET_QUERY_PARAMETER)
+    return tickets[0] if tickets else None
 
 
 def token_from_scope(scope) -> str | None:
-    query = parse_qs(scope.get("query_string", b"").decode())
-    if query.get("token"):
-        return query["token"][0]
     subprotocols = scope.get("subprotocols", [])
     if "token" in subprotocols and subprotocols.index("token") + 1 < len(subprotocols):
         return subprotocols[subprotocols.index("token") + 1]
@@ -35,15 +39,23 @@ def user_for_token(key: str):
     return token.user if token and token.user.is_active else AnonymousUser()
 
 
+@database_sync_to_async
+def user_for_ticket(ticket: str):
+    return stream_ticket_redeem(ticket) or AnonymousUser()
+
+
 class TokenAuthMiddleware:
-    """Uses the token when one is given; otherwise leaves the session user in place."""
+    """Uses the ticket or the token when one is given; otherwise leaves the session user in place.
+    A wrong one leaves the socket anonymous (refused), not the session's."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        key = token_from_scope(scope)
-        if key is not None:
+        ticket, key = ticket_from_scope(scope), token_from_scope(scope)
+        if ticket is not None:
+            scope = dict(scope, user=await user_for_ticket(ticket))
+        elif key is not None:
             scope = dict(scope, user=await user_for_token(key))
         return await self.app(scope, receive, send)
 

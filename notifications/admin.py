@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
 
-from jobs.admin import JobAdmin
+from jobs.admin import JobAdmin, ReadOnlyAdmin
+from jobs.api.views import client_address
+from jobs.authorization import is_operator
 
 from . import services
-from .models import SentEmail, WebhookAttempt, WebhookDelivery
+from .models import REDELIVER_WEBHOOKS, ROTATE_WEBHOOK_SECRETS, SentEmail, WebhookAttempt, WebhookDelivery, WebhookSecret
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -42,7 +44,7 @@ JobAdmin.inlines = [*JobAdmin.inlines, WebhookDeliveryInline]
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["webhook_id", "job", "event_type", "status", "attempts", "url", "created_at", "finished_at"]
     list_filter = ["status", "event_type", "created_at"]
     search_fields = ["webhook_id", "job__id", "url"]
@@ -50,10 +52,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     actions = ["redeliver"]
 
-    def has_add_permission(self, request):
-        return False
+    def has_redeliver_permission(self, request) -> bool:
+        return is_operator(request.user, REDELIVER_WEBHOOKS)
 
-    @admin.action(description="Redeliver (one more try, same webhook-id)")
+    @admin.action(description="Redeliver (one more try, same webhook-id)", permissions=["redeliver"])
     def redeliver(self, request, queryset):
         count = services.webhook_deliveries_redeliver(list(queryset.select_related("job")), actor=request.user)
         skipped = queryset.count() - count
@@ -61,11 +63,28 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(SentEmail)
-class SentEmailAdmin(admin.ModelAdmin):
+class SentEmailAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "template", "to", "subject", "status", "dedupe_key", "job_id"]
     list_filter = ["status", "template"]
     search_fields = ["to", "dedupe_key", "job_id"]
     readonly_fields = [f.name for f in SentEmail._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
+
+@admin.register(WebhookSecret)
+class WebhookSecretAdmin(ReadOnlyAdmin):
+    """Whose signing secrets exist and when they were rotated; the secrets themselves are never shown."""
+
+    list_display = ["user", "created_at", "rotated_at"]
+    search_fields = ["user__username", "user__email"]
+    fields = readonly_fields = ["user", "created_at", "rotated_at"]
+    actions = ["rotate"]
+
+    def has_rotate_permission(self, request) -> bool:
+        return is_operator(request.user, ROTATE_WEBHOOK_SECRETS)
+
+    @admin.action(description="Rotate the selected secrets (e.g. after a leak)", permissions=["rotate"])
+    def rotate(self, request, queryset):
+        for secret in queryset.select_related("user"):
+            services.webhook_secret_rotate(secret.user, actor=request.user, client_address=client_address(request))
+        self.message_user(request, f"Rotated {queryset.count()} secret(s); their owners must fetch the new one.",
+                          messages.SUCCESS)

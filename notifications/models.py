@@ -4,6 +4,11 @@ from django.conf import settings
 from django.db import models
 from ulid import ULID
 
+# Operators' rights on webhooks, and the right to email other users than oneself.
+REDELIVER_WEBHOOKS = "notifications.redeliver_webhookdelivery"
+ROTATE_WEBHOOK_SECRETS = "notifications.rotate_webhooksecret"
+EMAIL_OTHER_USERS = "notifications.email_other_users"
+
 
 def new_webhook_id() -> str:
     # The Standard Webhooks `webhook-id`: one per event, the same on every try of it.
@@ -17,6 +22,9 @@ class WebhookSecret(models.Model):
     secret = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("rotate_webhooksecret", "Can rotate any user's webhook signing secret")]
 
     def __str__(self) -> str:
         return f"webhook secret of {self.user}"
@@ -50,6 +58,7 @@ class WebhookDelivery(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]
         verbose_name_plural = "webhook deliveries"
+        permissions = [("redeliver_webhookdelivery", "Can redeliver webhook events")]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.webhook_id} ({self.status})"
@@ -98,6 +107,7 @@ class SentEmail(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "template", "dedupe_key"], name="one_email_per_dedupe_key"),
         ]
+        permissions = [("email_other_users", "Can email users other than oneself (notifications.send_email)")]
 
     def __str__(self) -> str:
         return f"{self.template} to {self.to} ({self.status})"

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from functools import partial
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -29,7 +30,7 @@ from jobs.events import job_payload
 from jobs.models import Job, JobStatus
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookSecret
-from .ssrf import UnsafeWebhookTarget, checked_session
+from .ssrf import TryDeadline, UnsafeWebhookTarget, checked_session, webhook_target
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +129,19 @@ def signed_headers(secret: str, webhook_id: str, body: str, at: datetime) -> dic
 
 
 def webhook_send(delivery: WebhookDelivery, secret: str) -> TryResult:
-    """POST the event once; never follows redirects. Classifies the outcome for the retry decision."""
+    """POST the event once, within WEBHOOK_TIMEOUT in all; never follows redirects. Classifies the
+    outcome for the retry decision."""
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
     # Signed at each try: receivers reject timestamps more than a few minutes old.
     headers = signed_headers(secret, delivery.webhook_id, body, datetime.now(dt_timezone.utc))
     timeout = settings.WEBHOOK_TIMEOUT
+    timed_out = f"Timed out after {timeout:g} s"
     started = time.monotonic()
     elapsed = lambda: int((time.monotonic() - started) * 1000)  # noqa: E731
+    deadline = TryDeadline(timeout)
     try:
-        with checked_session() as session:
+        with deadline, checked_session(deadline) as session:
+            webhook_target(delivery.url)  # the submit-time rules, for URLs stored before they were tightened
             response = session.post(
                 delivery.url, data=body.encode(), headers=headers, timeout=(timeout, timeout),
                 allow_redirects=False, stream=True,
@@ -145,10 +150,14 @@ def webhook_send(delivery: WebhookDelivery, secret: str) -> TryResult:
                 excerpt = response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True).decode(errors="replace")
     except UnsafeWebhookTarget as exc:
         return TryResult(elapsed(), error=f"Refused: {exc}")
-    except requests.Timeout as exc:
-        return TryResult(elapsed(), error=f"Timed out after {timeout:g} s: {exc}", retryable=True)
-    except requests.RequestException as exc:
-        return TryResult(elapsed(), error=f"{type(exc).__name__}: {exc}", retryable=True)
+    except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+        return TryResult(elapsed(), error=f"{timed_out}: {exc}", retryable=True)
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        error = f"{timed_out}." if deadline.expired else f"{type(exc).__name__}: {exc}"
+        return TryResult(elapsed(), error=error, retryable=True)
+    # A connection cut by the deadline can look like a whole answer: the headers end at EOF.
+    if deadline.expired:
+        return TryResult(elapsed(), error=f"{timed_out}.", retryable=True)
     code = response.status_code
     error = ""
     if 300 <= code < 400:

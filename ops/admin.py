@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from jobs.admin import ReadOnlyAdmin
+from jobs.authorization import VIEW_METRICS, is_operator
 
 from .models import Alert
 from .selectors import operations_overview
@@ -30,9 +32,20 @@ class AlertAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_view_metrics": is_operator(request.user, VIEW_METRICS)}
+        return super().changelist_view(request, extra_context)
+
     def dashboard_view(self, request):
+        self._check_metrics_permission(request)
         context = {**self.admin_site.each_context(request), "title": "Operations", "overview": operations_overview()}
         return TemplateResponse(request, "admin/ops/dashboard.html", context)
 
     def dashboard_data_view(self, request):
+        self._check_metrics_permission(request)
         return JsonResponse(operations_overview())
+
+    @staticmethod
+    def _check_metrics_permission(request) -> None:
+        if not is_operator(request.user, VIEW_METRICS):
+            raise PermissionDenied

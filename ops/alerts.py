@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications.ssrf import checked_session
+from jobs.authorization import VIEW_METRICS, users_with_permission
+from notifications.ssrf import TryDeadline, checked_session
 
 from . import selectors
 from .models import Alert
@@ -119,13 +119,11 @@ def alert_clear(rule: str, value: float, now: datetime) -> Alert | None:
 
 
 def alert_notify(alert: Alert, event: str) -> None:
-    """Mail active staff with an address, and POST to OPS_WEBHOOK_URL when set. A failed
+    """Mail the operators who may view metrics (and have an address), and POST to OPS_WEBHOOK_URL when set. A failed
     notification is logged: the alert stays visible in the admin and in /metrics."""
     subject = f"[jobservice] alert {event}: {alert.rule}"
     body = alert.message if event == "raised" else f"Cleared (value now {alert.cleared_value:g}). Was: {alert.message}"
-    recipients = list(
-        get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="").values_list("email", flat=True)
-    )
+    recipients = list(users_with_permission(VIEW_METRICS).exclude(email="").values_list("email", flat=True))
     try:
         if recipients:
             send_mail(subject, body, None, recipients)
@@ -136,7 +134,7 @@ def alert_notify(alert: Alert, event: str) -> None:
                    "threshold": alert.threshold, "raised_at": alert.raised_at.isoformat(),
                    "cleared_at": alert.cleared_at.isoformat() if alert.cleared_at else None}
         try:
-            with checked_session() as session:
+            with TryDeadline(settings.WEBHOOK_TIMEOUT) as deadline, checked_session(deadline) as session:
                 session.post(settings.OPS_WEBHOOK_URL, data=json.dumps(payload), timeout=settings.WEBHOOK_TIMEOUT,
                              headers={"Content-Type": "application/json"}, allow_redirects=False).raise_for_status()
         except Exception:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from jobs.authorization import VIEW_METRICS, is_operator
 from jobs.models import JobStatus
 from jobs.selectors import broker_queue_lengths
 
@@ -87,8 +88,9 @@ registry.register(JobsCollector())
 
 
 def metrics_allowed(request: HttpRequest) -> bool:
-    """A staff session, or `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set."""
-    if request.user.is_authenticated and request.user.is_active and request.user.is_staff:
+    """A staff session with jobs.view_metrics, or `Authorization: Bearer <METRICS_TOKEN>` when
+    METRICS_TOKEN is set."""
+    if is_operator(request.user, VIEW_METRICS):
         return True
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
@@ -97,7 +99,8 @@ def metrics_allowed(request: HttpRequest) -> bool:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not metrics_allowed(request):
-        response = HttpResponse("Staff session or bearer token required.\n", status=401, content_type="text/plain")
+        response = HttpResponse(f"A staff session with {VIEW_METRICS}, or the bearer token, is required.\n",
+                                status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from jobs.authorization import Submitters, sees_all_jobs
 from jobs.context import JobContext
 from jobs.registry import JobInput, RetryPolicy, job_type
 
@@ -45,8 +46,8 @@ class BuiltReport:
 def build_report(ctx: JobContext, start: date, end: date, fmt: str, title: str) -> BuiltReport:
     """Query, aggregate, render and store a report, moving the job's progress through each phase."""
     ctx.progress(5, "querying job history")
-    # Staff reports cover every user's jobs; anyone else's cover their own.
-    owner = None if ctx.owner.is_staff else ctx.owner
+    # The reports of those who see every user's jobs cover them all; anyone else's cover their own.
+    owner = None if sees_all_jobs(ctx.owner) else ctx.owner
     rows = report_rows(start, end, owner=owner)
     ctx.progress(40, f"aggregated {len(rows)} rows")
     errors = report_top_errors(start, end, owner=owner) if fmt == "pdf" else []
@@ -66,7 +67,8 @@ def build_report(ctx: JobContext, start: date, end: date, fmt: str, title: str) 
     return BuiltReport(output=output, filename=filename, content=content)
 
 
-@job_type("reports.generate", input=GenerateReportInput, retry=RetryPolicy(max_attempts=5, base=2.0, cap=60.0))
+@job_type("reports.generate", input=GenerateReportInput, submitters=Submitters.ANYONE,
+          retry=RetryPolicy(max_attempts=5, base=2.0, cap=60.0))
 def generate_report(ctx: JobContext, data: GenerateReportInput) -> dict:
     """Job history over a date range: jobs per day by type and status, failure rate, p50/p95 duration
     (and in PDF the ten most frequent errors)."""
@@ -87,7 +89,9 @@ PERIOD_DAYS = {"day": 1, "week": 7}
 PERIOD_TITLES = {"day": "Daily operations report", "week": "Weekly operations report"}
 
 
-@job_type("reports.scheduled", input=ScheduledReportInput, retry=RetryPolicy(max_attempts=5, base=2.0, cap=60.0))
+# System-only: it mails every operator the figures of every user's jobs.
+@job_type("reports.scheduled", input=ScheduledReportInput, submitters=Submitters.SYSTEM,
+          retry=RetryPolicy(max_attempts=5, base=2.0, cap=60.0))
 def scheduled_report(ctx: JobContext, data: ScheduledReportInput) -> dict:
     """The report of the period before the job's firing, mailed to staff. A schedule sets run_at to
     the firing's time, so a late or retried job still reports the period it was fired for."""

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db.models import Count
 
+from jobs.authorization import VIEW_JOBS, users_with_permission
 from jobs.models import Job, JobStatus
 
 STATUS_COLUMNS = [status.value for status in JobStatus]
@@ -160,11 +160,9 @@ def render_pdf(title: str, start: date, end: date, rows: list[ReportRow], errors
 
 
 def report_email_staff(subject: str, body: str, filename: str, content: bytes | str, mimetype: str) -> list[str]:
-    """Send a report to every active staff user with an email address, the file attached.
-    Returns the recipients (none: nothing sent)."""
-    recipients = sorted(
-        get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="").values_list("email", flat=True)
-    )
+    """Send a report to every operator who may view every job and has an email address, the file
+    attached. Returns the recipients (none: nothing sent)."""
+    recipients = sorted(users_with_permission(VIEW_JOBS).exclude(email="").values_list("email", flat=True))
     if recipients:
         message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, to=recipients)
         message.attach(filename, content, mimetype)

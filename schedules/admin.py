@@ -59,6 +59,24 @@ class ScheduleAdmin(PeriodicTaskAdmin):
         *PeriodicTaskAdmin.fieldsets[2:],
     )
 
+    # django-celery-beat's actions ask for no permission of their own: they change schedules (or
+    # fire them now), so they need the change permission, like the edit form.
+    @admin.action(description="Enable selected schedules", permissions=["change"])
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, queryset)
+
+    @admin.action(description="Disable selected schedules", permissions=["change"])
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, queryset)
+
+    @admin.action(description="Toggle activity of selected schedules", permissions=["change"])
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, queryset)
+
+    @admin.action(description="Run selected schedules now", permissions=["change"])
+    def run_tasks(self, request, queryset):
+        return super().run_tasks(request, queryset)
+
     @admin.display(description="next run")
     def next_run(self, obj: PeriodicTask) -> str:
         when = schedule_next_run(obj) if obj.pk else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from pydantic import Field
 
+from jobs.authorization import Submitters
 from jobs.context import JobContext
 from jobs.registry import JobInput, RetryPolicy, job_type
 
@@ -16,7 +17,9 @@ class CleanupInput(JobInput):
     )
 
 
-@job_type("jobs.cleanup", input=CleanupInput, retry=RetryPolicy(max_attempts=3, base=10.0, cap=300.0))
+# System-only: it removes every user's history.
+@job_type("jobs.cleanup", input=CleanupInput, submitters=Submitters.SYSTEM,
+          retry=RetryPolicy(max_attempts=3, base=10.0, cap=300.0))
 def cleanup(ctx: JobContext, data: CleanupInput) -> dict:
     """Remove completed and cancelled jobs and their result files older than the retention period;
     failed jobs are kept until handled. The output says what was removed."""

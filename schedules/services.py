@@ -5,39 +5,24 @@ import logging
 import os
 from collections import Counter
 from datetime import datetime, timedelta, timezone as dt_timezone
-from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs.authorization import system_user_get
 from jobs.models import Job, JobStatus
 from jobs.services import audit_record, job_enqueue
 
 logger = logging.getLogger(__name__)
 
-# The user that owns the jobs schedules create. Staff, so that its reports cover every user's
-# jobs; it cannot log in (no usable password).
-SYSTEM_USERNAME = "system"
 # Finished jobs that cleanup removes once they are older than JOBS_RETENTION_DAYS. Failed jobs stay
 # (they are the dead-letter queue) until an operator replays or discards them; discarded ones go.
 REMOVABLE = Q(status__in=(JobStatus.COMPLETED, JobStatus.CANCELLED)) | Q(
     status=JobStatus.FAILED, discarded_at__isnull=False
 )
-
-
-def system_user_get() -> Any:
-    User = get_user_model()
-    user, created = User.objects.get_or_create(
-        username=SYSTEM_USERNAME, defaults={"is_staff": True, "email": "", "first_name": "Schedules"}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    return user
 
 
 def schedule_key(schedule: str, fired_at: datetime) -> str:

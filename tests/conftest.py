@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -89,9 +93,36 @@ def staff_user(db):
     return make_user("operator", is_staff=True, is_superuser=True)
 
 
+def make_operator(username: str, group: str | None, **extra):
+    """A staff account in one of the console's groups (ops/migrations/0002_operator_groups), or in
+    none. The groups are made again when a transactional test's flush removed them."""
+    user = make_user(username, is_staff=True, **extra)
+    if group is not None:
+        if not Group.objects.filter(name=group).exists():
+            import_module("ops.migrations.0002_operator_groups").create_groups(django_apps, None)
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def bare_staff(db):
+    """Staff, and not one permission: sees and does nothing."""
+    return make_operator("bare-staff", None)
+
+
+@pytest.fixture
+def viewer(db):
+    return make_operator("viewer", "Job viewers")
+
+
+@pytest.fixture
+def operator(db):
+    return make_operator("console-operator", "Job operators")
+
+
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     return client
 
 

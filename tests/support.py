@@ -172,9 +172,9 @@ class AsgiServer(ServiceProcess):
 
     name = "uvicorn"
 
-    def __init__(self, *args, workers: int = 1, **kwargs):
+    def __init__(self, *args, workers: int = 1, log_level: str = "warning", **kwargs):
         super().__init__(*args, **kwargs)
-        self.port, self.workers = free_port(), workers
+        self.port, self.workers, self.log_level = free_port(), workers, log_level
 
     @property
     def url(self) -> str:
@@ -186,7 +186,7 @@ class AsgiServer(ServiceProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
+                "--port", str(self.port), "--workers", str(self.workers), "--log-level", self.log_level]
 
     def is_ready(self) -> bool:
         try:

@@ -2,6 +2,7 @@
 handler (jobs/api/errors.py) produces them: `{"detail": "..."}` or `{"field": ["message", ...]}`."""
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
@@ -12,7 +13,8 @@ ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description="An error: {\"detail\":
 DESCRIPTIONS = {
     "400": "Invalid parameters or body (field errors).",
     "401": "No or invalid credentials.",
-    "403": "Not allowed (staff only, or a session write without CSRF token).",
+    "403": "Not allowed: the job type, priority or action needs a permission you lack (the reason is in detail), "
+           "or a session write came without its CSRF token.",
     "404": "Not found, or not yours (or a page past the last).",
     "413": "Request body too large.",
     "415": "Body is not JSON.",
@@ -43,3 +45,14 @@ class ApiSchema(AutoSchema):
                 response["description"] = DESCRIPTIONS[code]
                 responses[code] = response
         return responses
+
+
+class StreamTicketScheme(OpenApiAuthenticationExtension):
+    """The one-time `?ticket=` of the SSE stream (jobs/api/tickets.py), for the schema's security section."""
+
+    target_class = "jobs.api.tickets.StreamTicketAuthentication"
+    name = "streamTicket"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "query", "name": "ticket",
+                "description": "A ticket from POST /api/stream-tickets: one connection, within 30 s."}

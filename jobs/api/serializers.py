@@ -29,6 +29,17 @@ class StrictSerializer(serializers.Serializer):
         return super().validate(attrs)
 
 
+class StrictFloatField(serializers.FloatField):
+    """A JSON number, and only that: DRF's FloatField also takes true (as 1) and "3" (as 3.0)."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SubmissionSerializer(StrictSerializer):
     """Options every submission takes, whatever its job type."""
 
@@ -37,7 +48,7 @@ class SubmissionSerializer(StrictSerializer):
         max_length=2000, required=False, allow_blank=True, validators=[validate_webhook_url]
     )
     run_at = serializers.DateTimeField(required=False, help_text="Run no earlier than this time (ISO 8601).")
-    delay_seconds = serializers.FloatField(
+    delay_seconds = StrictFloatField(
         required=False, min_value=0, max_value=MAX_DELAY.total_seconds(), help_text="Run this many seconds from now."
     )
 

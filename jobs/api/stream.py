@@ -10,12 +10,15 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from .. import events, selectors
 from ..models import Job
+from .authentication import TokenAuthentication
+from .tickets import StreamTicketAuthentication
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -67,6 +70,8 @@ async def job_event_stream(job_id: str, heartbeat: float):
 
 class JobStreamView(APIView):
     renderer_classes = [EventStreamRenderer, JSONRenderer]
+    # EventSource cannot send headers: besides the session, a one-time ticket (POST /api/stream-tickets).
+    authentication_classes = [TokenAuthentication, StreamTicketAuthentication, SessionAuthentication]
 
     @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR})
     def get(self, request: Request, job_id: str):

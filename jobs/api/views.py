@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..models import Job, JobStatus
+from ..authorization import job_type_visible
 from ..registry import all_job_types
 from .throttling import SubmitRateThrottle
 from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer, job_path
@@ -147,6 +148,7 @@ class JobResultView(APIView):
 class JobTypeListView(APIView):
     @extend_schema(responses=JobTypeSerializer(many=True))
     def get(self, request: Request) -> Response:
+        """The job types you may submit, with their input schemas."""
         types = [
             {
                 "name": jt.name,
@@ -156,5 +158,6 @@ class JobTypeListView(APIView):
                 "input_schema": jt.input_schema(),
             }
             for jt in all_job_types()
+            if job_type_visible(request.user, jt)
         ]
         return Response(JobTypeSerializer(types, many=True).data)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +19,13 @@ from jobs.selectors import broker_queue_lengths
 
 from ..conftest import wait_for_job
 from ..support import purge_queues, wait_for
+
+
+@pytest.fixture
+def user(user):
+    """Alice may jump the queue: the priority tests here submit high jobs as her."""
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="jobs", codename="submit_high_priority"))
+    return user
 
 
 def submit(api, **input):

@@ -21,6 +21,10 @@ def token_of(user) -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
+def auth(user) -> dict:
+    return {"Authorization": f"Token {token_of(user)}"}
+
+
 def submit(live, user, **input) -> str:
     return submit_sleep(live.url, token_of(user), **input)
 
@@ -48,7 +52,7 @@ def assert_live_sequence(messages: list[dict], job_id: str) -> None:
 def test_websocket_streams_monotonic_progress_and_one_terminal_event(live, user):
     job_id = submit(live, user, seconds=3, steps=10)
 
-    with connect(f"{live.ws_url}/ws/jobs/{job_id}/?token={token_of(user)}", open_timeout=10) as ws:
+    with connect(f"{live.ws_url}/ws/jobs/{job_id}/", additional_headers=auth(user), open_timeout=10) as ws:
         messages = read_socket(ws)
 
     assert_live_sequence(messages, job_id)
@@ -60,7 +64,7 @@ def test_a_quiet_websocket_stays_open_until_its_job_ends(live, user):
     """Eight silent seconds: longer than the 5 s a channel-layer receive blocks in Redis."""
     job_id = submit(live, user, seconds=8, steps=1)
 
-    with connect(f"{live.ws_url}/ws/jobs/{job_id}/?token={token_of(user)}", open_timeout=10) as ws:
+    with connect(f"{live.ws_url}/ws/jobs/{job_id}/", additional_headers=auth(user), open_timeout=10) as ws:
         messages = read_socket(ws)
 
     assert messages[0]["type"] == "snapshot" and messages[-1]["type"] == "completed"
@@ -81,13 +85,20 @@ def test_websocket_accepts_token_subprotocol_and_header(live, user):
     assert by_header[0]["job"]["status"] == "completed"
 
 
-@pytest.mark.parametrize("credentials", ["none", "bad-token", "other-user"])
+@pytest.mark.parametrize("credentials", ["none", "bad-token", "other-user", "token-in-url", "bad-ticket"])
 def test_websocket_refuses_strangers(live, user, other_user, credentials):
     job_id = submit(live, user, seconds=0)
-    query = {"none": "", "bad-token": "?token=nope", "other-user": f"?token={token_of(other_user)}"}[credentials]
+    query, headers = {
+        "none": ("", {}),
+        "bad-token": ("", {"Authorization": "Token nope"}),
+        "other-user": ("", auth(other_user)),
+        # A token in the URL is no credential (URLs are logged): the socket stays anonymous.
+        "token-in-url": (f"?token={token_of(user)}", {}),
+        "bad-ticket": ("?ticket=nope", {}),
+    }[credentials]
 
     with pytest.raises(InvalidStatus) as refused:
-        connect(f"{live.ws_url}/ws/jobs/{job_id}/{query}", open_timeout=10)
+        connect(f"{live.ws_url}/ws/jobs/{job_id}/{query}", additional_headers=headers, open_timeout=10)
     assert refused.value.response.status_code == 403
     wait_for_job(job_id)
 
@@ -95,7 +106,7 @@ def test_websocket_refuses_strangers(live, user, other_user, credentials):
 def test_websocket_refuses_a_cross_site_browser(live, user):
     job_id = submit(live, user, seconds=0)
     with pytest.raises(InvalidStatus):
-        connect(f"{live.ws_url}/ws/jobs/{job_id}/?token={token_of(user)}", origin="https://evil.example")
+        connect(f"{live.ws_url}/ws/jobs/{job_id}/", additional_headers=auth(user), origin="https://evil.example")
     wait_for_job(job_id)
 
 
@@ -111,8 +122,8 @@ def completed_job_ids(ws, until: set[str]) -> tuple[set[str], set[str]]:
 
 
 def test_job_list_socket_streams_own_jobs_and_staff_see_all(live, user, other_user, staff_user):
-    with connect(f"{live.ws_url}/ws/jobs/?token={token_of(user)}") as mine, connect(
-        f"{live.ws_url}/ws/jobs/?token={token_of(staff_user)}"
+    with connect(f"{live.ws_url}/ws/jobs/", additional_headers=auth(user)) as mine, connect(
+        f"{live.ws_url}/ws/jobs/", additional_headers=auth(staff_user)
     ) as everyone:
         assert json.loads(mine.recv(timeout=10))["type"] == "snapshot"
         assert json.loads(everyone.recv(timeout=10))["type"] == "snapshot"

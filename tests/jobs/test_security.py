@@ -4,17 +4,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from rest_framework.test import APIClient
 
 from jobs import services
-from jobs.api.throttling import SubmitRateThrottle
-from jobs.models import AuditEvent, DiagnosticsEffect, JobAttempt, JobStatus
+from jobs.errors import ActionForbidden
+from jobs.models import AuditEvent, DiagnosticsEffect, Job, JobAttempt, JobStatus
 
 from ..conftest import make_user, wait_for_job
 from ..support import ROOT, free_port
@@ -25,8 +27,13 @@ SLEEP = {"type": "diagnostics.sleep", "input": {"seconds": 0, "record_effect": T
 
 @pytest.mark.worker
 def test_an_inactive_owners_job_fails_on_the_worker_without_running_and_is_not_retried(worker):
-    owner = make_user("leaver", is_active=False)
-    job = services.job_enqueue(owner=owner, type_name="diagnostics.sleep", input=SLEEP["input"])
+    owner = make_user("leaver")
+    job = services.job_enqueue(owner=owner, type_name="diagnostics.sleep", input=SLEEP["input"],
+                               run_at=timezone.now() + timedelta(hours=1))
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+    Job.objects.filter(id=job.id).update(run_at=timezone.now())  # now due: the dispatcher publishes it
+    services.jobs_dispatch_due()
 
     job = wait_for_job(job.id)
 
@@ -35,13 +42,19 @@ def test_an_inactive_owners_job_fails_on_the_worker_without_running_and_is_not_r
     assert not DiagnosticsEffect.objects.filter(job=job).exists(), "the handler must not run"
 
 
+def forget_submit_windows() -> None:
+    """Every user's throttle window: user ids repeat across test databases, Redis outlives them."""
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match=cache.make_key("throttle_jobs_submit_*")):
+        client.delete(key)
+
+
 @pytest.fixture
 def limited(settings, user):
     settings.JOBS_SUBMIT_RATE = "2/min"
-    key = SubmitRateThrottle().cache_format % {"scope": "jobs_submit", "ident": user.pk}
-    cache.delete(key)
+    forget_submit_windows()
     yield
-    cache.delete(key)
+    forget_submit_windows()
 
 
 @pytest.mark.django_db
@@ -151,6 +164,14 @@ def test_audit_events_are_read_only_in_the_admin(client, staff_user, user):
     assert client.post(f"/admin/jobs/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.get("/admin/jobs/auditevent/add/").status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.django_db
+def test_an_inactive_user_cannot_submit(user):
+    user.is_active = False
+    with pytest.raises(ActionForbidden):
+        services.job_enqueue(owner=user, type_name="diagnostics.sleep", input=SLEEP["input"])
+    assert not Job.objects.exists()
 
 
 @pytest.mark.django_db

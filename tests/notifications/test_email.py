@@ -76,11 +76,14 @@ def test_a_backend_error_releases_the_claim_so_the_retry_sends(mailed_user, sett
     assert len(mail.outbox) == 1 and SentEmail.objects.get().status == "sent"
 
 
-def test_only_staff_may_email_other_users(mailed_user, other_user):
-    job = email_job(other_user, mailed_user.pk)
+def test_emailing_other_users_needs_a_permission_and_tells_no_one_who_exists(mailed_user, other_user):
+    existing = email_job(other_user, mailed_user.pk)
+    missing = email_job(other_user, 987654)
 
-    assert job_run_attempt(job.id, 1) == "failed"
-    assert Job.objects.get(id=job.id).error_type == "PermissionError" and mail.outbox == []
+    assert job_run_attempt(existing.id, 1) == job_run_attempt(missing.id, 1) == "failed"
+    errors = {(job.error_type, job.error_message) for job in Job.objects.filter(id__in=[existing.id, missing.id])}
+    assert len(errors) == 1 and errors.pop()[0] == "PermissionError", "the same answer for both"
+    assert mail.outbox == []
 
 
 def test_unknown_templates_are_refused_at_submit(api, mailed_user):

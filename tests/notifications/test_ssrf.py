@@ -1,11 +1,17 @@
 """The SSRF guard, in this process with the guard on: at submit time and at send time."""
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 import pytest
+import requests
+from django.core.exceptions import ValidationError
 
 from jobs.models import Job
 from notifications.models import WebhookDelivery
-from notifications.ssrf import address_is_public
+from notifications.ssrf import address_is_public, validate_webhook_url, webhook_target
 from notifications.webhooks import webhook_send
 
 from .receiver import Receiver
@@ -36,6 +42,19 @@ def guard_on(settings):
         ("240.0.0.1", False),
         ("0.0.0.0", False),
         ("::ffff:127.0.0.1", False),
+        # IPv6 addresses that carry packets to an embedded IPv4 address are judged by that address.
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("2002:0808:0808::1", True),  # 6to4 of 8.8.8.8
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::808:808", False),  # local-use NAT64: where it leads is the operator's choice
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::a00:1", False),  # IPv4-compatible 10.0.0.1
+        ("2001:0:808:808:0:0:80ff:fffe", False),  # Teredo, server 8.8.8.8, client 127.0.0.1
+        ("2001:0:7f00:1:0:0:f7f7:f7f7", False),  # Teredo, server 127.0.0.1, client 8.8.8.8
+        ("2001:0:808:808:0:0:fefe:fefe", True),  # Teredo, server 8.8.8.8, client 1.1.1.1
     ],
 )
 def test_only_public_addresses_are_allowed(address, public):
@@ -93,3 +112,102 @@ def test_the_address_is_checked_again_when_sending(user):
     # Then nothing was sent, and the try is final
     assert receiver.requests == []
     assert result.error.startswith("Refused") and "127.0.0.1" in result.error and not result.retryable
+
+
+# Tricky URLs, each aimed at loopback one way or another; `{port}` is filled in per test.
+TRICKY_URLS = [
+    ("http://127.0.0.1:{port}\\@example.com/", "backslashes"),  # urlsplit: example.com; requests: 127.0.0.1
+    ("http://user:secret@127.0.0.1:{port}/", "user name or password"),
+    ("http://example.com@127.0.0.1:{port}/", "user name or password"),
+    ("http://0x7f.1:{port}/", "public addresses"),
+    ("http://[::ffff:127.0.0.1]:{port}/", "public addresses"),
+    ("http://127.1:{port}/", "public addresses"),
+    ("http://2130706433:{port}/", "public addresses"),
+    ("http://127.0.0.1:{port}/a b", "whitespace"),
+    ("http://127.0.0.1:{port}/\x00", "control characters"),
+]
+
+
+@pytest.mark.parametrize("url, reason", TRICKY_URLS)
+def test_tricky_urls_are_refused_when_submitted(url, reason):
+    with pytest.raises(ValidationError) as refused:
+        validate_webhook_url(url.format(port=8080))
+
+    assert reason in refused.value.messages[0]
+
+
+@pytest.mark.parametrize("url, reason", TRICKY_URLS)
+def test_tricky_urls_are_refused_when_sent(url, reason):
+    receiver = Receiver(200)
+    try:
+        delivery = WebhookDelivery(url=url.format(port=receiver.server.server_port), payload={}, max_attempts=1)
+        result = webhook_send(delivery, "whsec_" + "A" * 44)
+    finally:
+        receiver.close()
+
+    assert receiver.requests == []
+    assert result.error.startswith("Refused") and reason in result.error and not result.retryable
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.1/",
+        "http://2130706433:8080/x",
+        "http://[::ffff:127.0.0.1]:8080/",
+        "HTTPS://Example.COM/hook",
+        "http://bücher.example/",
+        "http://example.com#@127.0.0.1/",
+        "http://example.com?@127.0.0.1/",
+        "http://example.com:0/",
+    ],
+)
+def test_the_submit_check_reads_the_host_that_requests_connects_to(url):
+    pool = requests.adapters.HTTPAdapter().get_connection_with_tls_context(
+        requests.Request("POST", url).prepare(), verify=True
+    )
+
+    assert webhook_target(url) == (pool.host.strip("[]"), pool.port)
+
+
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """Lookups of hosts under slow.test hang until the test ends, then fail."""
+    real_getaddrinfo = socket.getaddrinfo
+    released = threading.Event()
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not str(host).endswith("slow.test"):
+            return real_getaddrinfo(host, *args, **kwargs)
+        released.wait(30)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield
+    released.set()
+
+
+def test_a_slow_dns_lookup_is_refused_at_submit_time_without_holding_the_request(api, settings, slow_dns):
+    settings.WEBHOOK_DNS_TIMEOUT = 0.3
+    started = time.monotonic()
+
+    response = api.post("/api/jobs/", {"type": "diagnostics.sleep", "webhook_url": "https://hooks.slow.test/"}, format="json")
+
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 400
+    assert "could not be resolved within 0.3 s" in response.json()["webhook_url"][0]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("dns_timeout, try_timeout", [(0.3, 5), (5, 0.3)])
+def test_a_slow_dns_lookup_at_send_time_is_a_retryable_timeout(settings, slow_dns, dns_timeout, try_timeout):
+    # The lookup is bounded by WEBHOOK_DNS_TIMEOUT, and by what is left of the try's deadline.
+    settings.WEBHOOK_DNS_TIMEOUT = dns_timeout
+    settings.WEBHOOK_TIMEOUT = try_timeout
+    delivery = WebhookDelivery(url="https://hooks.slow.test/", payload={}, max_attempts=1)
+    started = time.monotonic()
+
+    result = webhook_send(delivery, "whsec_" + "A" * 44)
+
+    assert time.monotonic() - started < 1.5
+    assert result.error.startswith("Timed out") and result.retryable and result.status_code is None

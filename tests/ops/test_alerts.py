@@ -15,13 +15,13 @@ from jobs.models import Job, JobAttempt, JobStatus
 from ops.alerts import alert_raise, alerts_evaluate
 from ops.models import Alert
 
-from ..conftest import make_user
+from ..conftest import make_operator
 from ..notifications.receiver import Receiver
 
 
 @pytest.fixture
 def staff_with_mail(db):
-    return make_user("oncall", is_staff=True, email="oncall@example.com")
+    return make_operator("oncall", "Job viewers", email="oncall@example.com")
 
 
 def jobs(owner, n, **fields):

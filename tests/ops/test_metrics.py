@@ -47,11 +47,13 @@ def test_metrics_move_as_a_job_runs_on_a_real_worker(worker, api, client, settin
 
 
 @pytest.mark.django_db
-def test_metrics_need_a_staff_session_or_the_bearer_token(client, user, staff_user, settings):
+def test_metrics_need_a_staff_session_or_the_bearer_token(client, user, bare_staff, staff_user, settings):
     settings.METRICS_TOKEN = "scrape-me"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     client.force_login(user)
+    assert client.get("/metrics").status_code == 401
+    client.force_login(bare_staff)
     assert client.get("/metrics").status_code == 401
     client.force_login(staff_user)
     assert "jobservice_jobs_enqueued" in client.get("/metrics").content.decode()

@@ -9,7 +9,7 @@ import pytest
 from jobs.models import Job, JobStatus
 from reports.services import percentile, report_rows
 
-from ..conftest import wait_for_job
+from ..conftest import make_operator, wait_for_job
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -136,7 +136,8 @@ def test_scheduled_daily_report_covers_the_day_before_its_firing_and_mails_staff
 
     from schedules.services import schedule_fire
 
-    get_user_model().objects.create_user("boss", email="boss@example.com", is_staff=True)
+    make_operator("boss", "Job viewers", email="boss@example.com")
+    make_operator("intern", None, email="intern@example.com")  # staff who may not view every job: not mailed
     get_user_model().objects.create_user("clerk", email="clerk@example.com")  # not staff: not mailed
     mail_dir = Path(settings.EMAIL_FILE_PATH)
     before = set(mail_dir.glob("*.log"))

@@ -13,7 +13,8 @@ from django_celery_beat.schedulers import ModelEntry
 
 from config.celery import app
 from jobs.models import AuditEvent, Job, JobStatus
-from schedules.services import SYSTEM_USERNAME, schedule_fire
+from jobs.authorization import SYSTEM_USERNAME
+from schedules.services import schedule_fire
 from schedules.timing import fire_time
 
 from ..support import BeatProcess, database_url
