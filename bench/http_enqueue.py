@@ -11,7 +11,6 @@ endpoint is run --repeats times, alternating, and the median run (by requests/s)
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import tempfile

@@ -13,9 +13,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from common.http import client_address
+
 from . import services
 from .authorization import CANCEL_JOBS, DISCARD_JOBS, REPLAY_EDITED_JOBS, REPLAY_JOBS, VIEW_JOBS, is_operator
-from .api.views import client_address
 from .errors import InvalidJobInput, UnknownJobType
 from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
 from .sensitive import MASK, input_mask, sensitive_fields
@@ -50,6 +51,15 @@ class JobAttemptInline(admin.TabularInline):
                            attempt.traceback)
 
 
+# Inlines the apps built on the engine add to a job's page (notifications: its webhook deliveries).
+_app_inlines: list[type[admin.options.InlineModelAdmin]] = []
+
+
+def job_admin_add_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
+    if inline not in _app_inlines:
+        _app_inlines.append(inline)
+
+
 class JobAdminBase(admin.ModelAdmin):
     list_display = ["id", "type", "status_badge", "priority", "owner", "progress", "attempts_used", "error_type",
                     "created_at", "completed_at"]
@@ -65,6 +75,9 @@ class JobAdminBase(admin.ModelAdmin):
     ]
     fields = readonly_fields
     actions = ["replay_selected", "cancel_selected"]
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *_app_inlines]
 
     def has_add_permission(self, request):
         return False

@@ -12,11 +12,11 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
 
 from channels.layers import get_channel_layer
 
 from .models import Job
+from .representation import job_representation
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ def event_type_for(status: str) -> str:
 
 
 def job_payload(job: Job) -> dict:
-    from .api.serializers import job_representation
-
     return job_representation(job)
 
 

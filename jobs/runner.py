@@ -14,6 +14,7 @@ from django.db import connection
 
 from . import services
 from .authorization import run_refusal
+from .hooks import job_end_has_listeners
 from .context import JobContext
 from .errors import AttemptSuperseded, JobCancelled
 from .registry import get_job_type
@@ -127,7 +128,7 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
                 job_id, attempt, error["error_type"], error["error_message"], delay,
             )
             return "retrying"
-        services.job_fail(job_id, attempt, error, elapsed_ms(), has_webhook=bool(job.webhook_url))
+        services.job_fail(job_id, attempt, error, elapsed_ms(), has_listeners=job_end_has_listeners(job))
         logger.warning("Job %s failed on attempt %s: %s: %s", job_id, attempt, error["error_type"], error["error_message"])
         return "failed"
     if ctx.spawned_children:
@@ -137,6 +138,6 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
             return "superseded"
         return "waiting for children"
     completed = services.job_complete(
-        job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message, has_webhook=bool(job.webhook_url)
+        job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message, has_listeners=job_end_has_listeners(job)
     )
     return "completed" if completed else "superseded"

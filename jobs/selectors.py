@@ -31,7 +31,7 @@ def job_list(user: Any, *, status: str | None = None, type_name: str | None = No
 
 def broker_queue_lengths() -> dict[str, int | None]:
     """Messages waiting in each job queue, read from the broker (None when it cannot be read)."""
-    from config.celery import app
+    from celery import current_app as app
 
     lengths: dict[str, int | None] = {}
     try:

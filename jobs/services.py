@@ -21,9 +21,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
-from notifications.webhooks import webhook_event_record
-
-from . import events, rows, sensitive
+from . import events, hooks, rows, sensitive
 from .authorization import CANCEL_JOBS, is_operator, submission_refusal
 from .errors import ActionForbidden, AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
 from .models import TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, job_route
@@ -478,10 +476,10 @@ def _set_columns(model, names: tuple[str, ...]) -> tuple[str, tuple]:
     return ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields), fields
 
 
-def _outbox(has_webhook: bool):
-    """A terminal transition and its webhook event commit together; without a webhook there is
-    nothing to join them, and the transition commits on its own."""
-    return transaction.atomic() if has_webhook else nullcontext()
+def _ending(has_listeners: bool):
+    """A terminal transition and what its listeners write (jobs.hooks) commit together; with no
+    listener for the job there is nothing to join, and the transition commits on its own."""
+    return transaction.atomic() if has_listeners else nullcontext()
 
 
 def _running(job_id: str, attempt: int):
@@ -511,10 +509,10 @@ def _push(job: Job, hold: float = 0.0) -> None:
 
 
 def _announce_finished(job: Job) -> None:
-    """A terminal transition, inside its transaction, with the job as it now is: record its
-    webhook event, and once committed push the final state live and let a batch parent count
-    this child."""
-    webhook_event_record(job)
+    """A terminal transition, inside its transaction, with the job as it now is: run the job-end
+    listeners (jobs.hooks: the webhook outbox), and once committed push the final state live and
+    let a batch parent count this child."""
+    hooks.job_ended(job)
     _push(job)
     if job.parent_id:
         transaction.on_commit(partial(job_batch_refresh, job.parent_id))
@@ -541,12 +539,12 @@ def job_attach_result(job_id: str, attempt: int, name: str) -> None:
 
 @reconnect_once
 def job_complete(
-    job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "", has_webhook: bool = True
+    job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "", has_listeners: bool = True
 ) -> bool:
-    """The attempt succeeded. `has_webhook=False` (the runner knows from the claimed job) lets
-    PostgreSQL skip the transaction that a webhook event would share."""
+    """The attempt succeeded. `has_listeners=False` (the runner asks jobs.hooks about the claimed
+    job) lets PostgreSQL skip the transaction that a listener's writes would share."""
     now = timezone.now()
-    with _outbox(has_webhook):
+    with _ending(has_listeners):
         job = _finish_attempt(
             job_id,
             attempt,
@@ -579,9 +577,9 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
 
 
 @reconnect_once
-def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int, has_webhook: bool = True) -> bool:
+def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int, has_listeners: bool = True) -> bool:
     now = timezone.now()
-    with _outbox(has_webhook):
+    with _ending(has_listeners):
         job = _finish_attempt(
             job_id,
             attempt,

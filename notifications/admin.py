@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from jobs.admin import JobAdmin, ReadOnlyAdmin
-from jobs.api.views import client_address
+from jobs.admin import ReadOnlyAdmin, job_admin_add_inline
+from common.http import client_address
 from jobs.authorization import is_operator
 
 from . import services
@@ -40,7 +40,7 @@ class WebhookDeliveryInline(admin.TabularInline):
         return f"{last.status_code or '-'} {last.error[:80]} ({last.duration_ms} ms)"
 
 
-JobAdmin.inlines = [*JobAdmin.inlines, WebhookDeliveryInline]
+job_admin_add_inline(WebhookDeliveryInline)
 
 
 @admin.register(WebhookDelivery)

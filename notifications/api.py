@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api.views import client_address
+from common.http import client_address
 
 from . import selectors, services, webhooks
 from .models import WebhookAttempt, WebhookDelivery, WebhookSecret

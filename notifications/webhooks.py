@@ -30,7 +30,7 @@ from jobs.events import job_payload
 from jobs.models import Job, JobStatus
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookSecret
-from .ssrf import TryDeadline, UnsafeWebhookTarget, checked_session, webhook_target
+from common.ssrf import TryDeadline, UnsafeWebhookTarget, checked_session, webhook_target
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ def webhook_secret_get(user_id: int) -> WebhookSecret:
 
 
 # --- events -------------------------------------------------------------------
+
+
+def has_webhook(job: Job) -> bool:
+    return bool(job.webhook_url)
 
 
 def webhook_event_record(job: Job) -> WebhookDelivery | None:

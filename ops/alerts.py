@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs.authorization import VIEW_METRICS, users_with_permission
-from notifications.ssrf import TryDeadline, checked_session
+from common.ssrf import TryDeadline, checked_session
 
 from . import selectors
 from .models import Alert

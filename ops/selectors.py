@@ -9,9 +9,9 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from common.stats import percentile
 from jobs.models import QUEUE_FOR_PRIORITY, Job, JobAttempt, JobStatus
 from notifications.models import WebhookAttempt, WebhookDelivery
-from reports.services import percentile
 
 # Histogram buckets, seconds.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)

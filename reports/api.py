@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from jobs.api.throttling import SubmitRateThrottle
 from jobs.api.serializers import JobAcceptedSerializer, SubmissionSerializer
-from jobs.api.views import IDEMPOTENCY_KEY_HEADER, submit_job
+from jobs.api.submission import IDEMPOTENCY_KEY_HEADER, submit_job
 from jobs.errors import InvalidJobInput
 from jobs.registry import get_job_type
 

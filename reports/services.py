@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -12,19 +10,12 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import Count
 
+from common.stats import percentile
 from jobs.authorization import VIEW_JOBS, users_with_permission
 from jobs.models import Job, JobStatus
 
 STATUS_COLUMNS = [status.value for status in JobStatus]
 CSV_HEADER = ["date", "type", "total", *STATUS_COLUMNS, "failure_rate", "p50_seconds", "p95_seconds"]
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of already sorted values; None for no values."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
-from jobs.api.views import client_address
+from common.http import client_address
 from jobs.errors import InvalidJobInput, UnknownJobType
 from jobs.registry import get_job_type
 from jobs.services import audit_record

@@ -6,7 +6,6 @@ import os
 from collections import Counter
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q

@@ -219,7 +219,7 @@ def test_concurrent_cancels_of_one_job_succeed_once(user):
 def test_job_path_matches_reverse_under_any_script_prefix():
     from django.urls import reverse, set_script_prefix
 
-    from jobs.api.serializers import job_path
+    from jobs.representation import job_path
 
     job_id = "01M88EET2WKYMGV304NJHAQA4F"
     try:

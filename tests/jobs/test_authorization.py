@@ -16,7 +16,7 @@ from jobs.models import AuditEvent, Job, JobStatus
 from notifications.models import WebhookDelivery, WebhookSecret
 from notifications.webhooks import webhook_secret_get
 
-from ..conftest import make_user, token_client, wait_for_job
+from ..conftest import token_client, wait_for_job
 from .test_dead_letters import failed_job
 
 SYSTEM_ONLY = {

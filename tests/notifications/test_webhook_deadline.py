@@ -10,7 +10,7 @@ import time
 import pytest
 
 from notifications.models import WebhookDelivery
-from notifications.ssrf import TryDeadline
+from common.ssrf import TryDeadline
 from notifications.webhooks import webhook_send
 
 from .receiver import Receiver

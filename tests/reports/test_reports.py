@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from jobs.models import Job, JobStatus
-from reports.services import percentile, report_rows
+from common.stats import percentile
+from reports.services import report_rows
 
 from ..conftest import make_operator, wait_for_job
 

@@ -11,10 +11,10 @@ from django.core.exceptions import ValidationError
 
 from jobs.models import Job
 from notifications.models import WebhookDelivery
-from notifications.ssrf import address_is_public, validate_webhook_url, webhook_target
+from common.ssrf import address_is_public, validate_webhook_url, webhook_target
 from notifications.webhooks import webhook_send
 
-from .receiver import Receiver
+from ..notifications.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
