@@ -26,10 +26,10 @@ from .authorization import CANCEL_JOBS, is_operator, submission_refusal
 from .errors import ActionForbidden, AttemptSuperseded, IdempotencyKeyReused, JobCancelled, JobStateConflict
 from .models import TERMINAL_STATUSES, WAITING_STATUSES, AuditEvent, Job, JobAttempt, JobStatus, job_route
 from .registry import get_job_type
+from .transitions import CANCEL, CLAIM, COMPLETE, FAIL, LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, REPLAY, RETRY, Move, move_jobs
 
 logger = logging.getLogger(__name__)
 
-CANCELLABLE_STATUSES = (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RUNNING)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 
@@ -240,7 +240,7 @@ def jobs_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
     published = 0
     due_ids = Job.objects.filter(status=JobStatus.SCHEDULED, run_at__lte=now).values_list("id", flat=True)[:limit]
     for job_id in list(due_ids):
-        if Job.objects.filter(id=job_id, status=JobStatus.SCHEDULED).update(status=JobStatus.PENDING):
+        if move_jobs(RELEASE, Job.objects.filter(id=job_id)):
             job = Job.objects.only("attempts", "priority").get(id=job_id)
             published += job_publish(job_id, job.attempts + 1, job.priority)
 
@@ -307,17 +307,17 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
         }
         job = Job.objects.only("max_attempts", "priority").get(id=job_id)
         with transaction.atomic():
-            fenced = Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt, heartbeat_at__lt=cutoff)
+            fenced = Job.objects.filter(id=job_id, attempts=attempt, heartbeat_at__lt=cutoff)
             if attempt < job.max_attempts:
-                done = fenced.update(
-                    status=JobStatus.RETRYING, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
+                done = move_jobs(
+                    LOSE_AND_RETRY, fenced, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
                     error_type=error["error_type"], error_message=error["error_message"],
                 )
                 if done:
                     transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
             else:
-                done = fenced.update(
-                    status=JobStatus.FAILED, completed_at=now,
+                done = move_jobs(
+                    LOSE_AND_FAIL, fenced, completed_at=now,
                     error_type=error["error_type"], error_message=error["error_message"],
                 )
             if done:
@@ -343,15 +343,14 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
     None when it is not this message's to run (a duplicate, a stale redelivery, or a job cancelled
     meanwhile). The job comes back with `owner_is_active` read alongside it."""
     now = timezone.now()
-    changes = dict(
-        status=JobStatus.RUNNING, attempts=attempt, heartbeat_at=now, next_retry_at=None, progress=0, progress_message=""
-    )
+    changes = dict(attempts=attempt, heartbeat_at=now, next_retry_at=None, progress=0, progress_message="")
     if connection.vendor == "postgresql":
         job = _claim_in_one_statement(job_id, attempt, changes, worker, pid)
     else:
-        waiting = Job.objects.filter(id=job_id, attempts=attempt - 1, status__in=(JobStatus.PENDING, JobStatus.RETRYING))
+        waiting = Job.objects.filter(id=job_id, attempts=attempt - 1)
         with transaction.atomic():
-            if not waiting.update(**changes, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField()))):
+            started_at = Coalesce("started_at", Value(now, output_field=DateTimeField()))
+            if not move_jobs(CLAIM, waiting, **changes, started_at=started_at):
                 return None
             JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
         job = Job.objects.annotate(owner_is_active=F("owner__is_active")).get(id=job_id)
@@ -369,11 +368,11 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
 def _claim_in_one_statement(job_id: str, attempt: int, changes: dict, worker: str, pid: int | None) -> Job | None:
     """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip."""
     n = _names()
-    set_sql, set_params = _set_clause(Job, changes)
+    set_sql, set_params = _set_clause(Job, {"status": CLAIM.target, **changes})
     sql = f"""
         WITH claimed AS (
             UPDATE {n.job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
-            WHERE id = %s AND attempts = %s AND status IN (%s, %s)
+            WHERE id = %s AND attempts = %s AND status IN ({_placeholders(CLAIM.sources)})
             RETURNING {n.job_columns}
         ), attempt_row AS (
             INSERT INTO {n.attempt_table}
@@ -383,21 +382,25 @@ def _claim_in_one_statement(job_id: str, attempt: int, changes: dict, worker: st
         SELECT claimed.*, owner.{n.user_active} AS owner_is_active
         FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id
     """
-    params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, JobStatus.PENDING, JobStatus.RETRYING, worker, pid, JobAttempt.Outcome.RUNNING]
+    params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, *CLAIM.sources, worker, pid, JobAttempt.Outcome.RUNNING]
     return _fetch_job(sql, params)
 
 
-def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_changes: dict) -> Job | None:
-    """End attempt `attempt` of a running job: update the job (fenced by status and attempt) and
-    close its attempt row. Returns the job as it now is; None when fenced out, and then only the
-    attempt row is closed, as cancelled or lost. On PostgreSQL the common case is one statement,
-    so it needs no transaction of its own."""
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _finish_attempt(job_id: str, attempt: int, move: Move, job_changes: dict, attempt_changes: dict) -> Job | None:
+    """End attempt `attempt` of a running job with `move` (complete, retry or fail): move the job
+    (fenced by status and attempt) and close its attempt row. Returns the job as it now is; None
+    when fenced out, and then only the attempt row is closed, as cancelled or lost. On PostgreSQL
+    the common case is one statement, so it needs no transaction of its own."""
     if connection.vendor == "postgresql":
-        job = _finish_in_one_statement(job_id, attempt, job_changes, attempt_changes)
+        job = _finish_in_one_statement(job_id, attempt, move, job_changes, attempt_changes)
     else:
         with transaction.atomic():
             job = None
-            if _running(job_id, attempt).update(**job_changes):
+            if move_jobs(move, Job.objects.filter(id=job_id, attempts=attempt), **job_changes):
                 JobAttempt.objects.filter(job_id=job_id, number=attempt).update(**attempt_changes)
                 job = Job.objects.get(id=job_id)
     if job is None:
@@ -407,22 +410,23 @@ def _finish_attempt(job_id: str, attempt: int, job_changes: dict, attempt_change
     return job
 
 
-def _finish_in_one_statement(job_id: str, attempt: int, job_changes: dict, attempt_changes: dict) -> Job | None:
+def _finish_in_one_statement(job_id: str, attempt: int, move: Move, job_changes: dict, attempt_changes: dict) -> Job | None:
     """The job's fenced UPDATE, the attempt row's UPDATE (only when the first matched) and the read
     back, in one round trip."""
     n = _names()
-    job_set, job_params = _set_clause(Job, job_changes)
+    job_set, job_params = _set_clause(Job, {"status": move.target, **job_changes})
     attempt_set, attempt_params = _set_clause(JobAttempt, attempt_changes)
     sql = f"""
         WITH finished AS (
-            UPDATE {n.job_table} SET {job_set} WHERE id = %s AND status = %s AND attempts = %s RETURNING {n.job_columns}
+            UPDATE {n.job_table} SET {job_set}
+            WHERE id = %s AND status IN ({_placeholders(move.sources)}) AND attempts = %s RETURNING {n.job_columns}
         ), closed AS (
             UPDATE {n.attempt_table} SET {attempt_set}
             WHERE job_id = %s AND number = %s AND EXISTS (SELECT FROM finished)
         )
         SELECT * FROM finished
     """
-    params = [*job_params, job_id, JobStatus.RUNNING, attempt, *attempt_params, job_id, attempt]
+    params = [*job_params, job_id, *move.sources, attempt, *attempt_params, job_id, attempt]
     return _fetch_job(sql, params)
 
 
@@ -548,7 +552,8 @@ def job_complete(
         job = _finish_attempt(
             job_id,
             attempt,
-            dict(status=JobStatus.COMPLETED, output=output, progress=100, progress_message=progress_message[:200],
+            COMPLETE,
+            dict(output=output, progress=100, progress_message=progress_message[:200],
                  completed_at=now, heartbeat_at=now, error_type="", error_message=""),
             dict(outcome=JobAttempt.Outcome.COMPLETED, finished_at=now, duration_ms=duration_ms),
         )
@@ -565,7 +570,8 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
     job = _finish_attempt(
         job_id,
         attempt,
-        dict(status=JobStatus.RETRYING, next_retry_at=now + timedelta(seconds=delay), error_type=error["error_type"],
+        RETRY,
+        dict(next_retry_at=now + timedelta(seconds=delay), error_type=error["error_type"],
              error_message=error["error_message"], dispatched_at=None, heartbeat_at=None),
         dict(outcome=JobAttempt.Outcome.RETRYING, finished_at=now, duration_ms=duration_ms, **error),
     )
@@ -583,7 +589,8 @@ def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int, has_liste
         job = _finish_attempt(
             job_id,
             attempt,
-            dict(status=JobStatus.FAILED, completed_at=now, heartbeat_at=now, error_type=error["error_type"],
+            FAIL,
+            dict(completed_at=now, heartbeat_at=now, error_type=error["error_type"],
                  error_message=error["error_message"]),
             dict(outcome=JobAttempt.Outcome.FAILED, finished_at=now, duration_ms=duration_ms, **error),
         )
@@ -616,18 +623,18 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
     Its owner may cancel it, and so may operators with jobs.cancel_job (else ActionForbidden)."""
     if actor.pk != job.owner_id and not is_operator(actor, CANCEL_JOBS):
         raise ActionForbidden(f"Cancelling another user's job needs the permission {CANCEL_JOBS}.")
+    now = timezone.now()
     with transaction.atomic():
-        cancelled = Job.objects.filter(id=job.id, status__in=CANCELLABLE_STATUSES).update(
-            status=JobStatus.CANCELLED, completed_at=timezone.now(), next_retry_at=None
-        )
-        if not cancelled:
+        if not move_jobs(CANCEL, Job.objects.filter(id=job.id), completed_at=now, next_retry_at=None):
             job.refresh_from_db(fields=["status"])
             raise JobStateConflict(f"Job {job.id} is {job.status} and can no longer be cancelled.")
-        # A batch's children that have not started are cancelled with it; running ones stop at
-        # their next progress() call only if cancelled themselves, so they are left to finish.
-        Job.objects.filter(parent_id=job.id, status__in=WAITING_STATUSES).update(
-            status=JobStatus.CANCELLED, completed_at=timezone.now(), next_retry_at=None
-        )
+        # A batch's children that have not started are cancelled with it, and their followers told;
+        # running ones stop at their next progress() call only if cancelled themselves, so they are
+        # left to finish.
+        waiting_children = Job.objects.filter(parent_id=job.id, status__in=WAITING_STATUSES)
+        if move_jobs(CANCEL, waiting_children, completed_at=now, next_retry_at=None):
+            for child in Job.objects.filter(parent_id=job.id, status=CANCEL.target, completed_at=now):
+                _push(child)
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
         job.refresh_from_db()
         _announce_finished(job)
@@ -643,10 +650,9 @@ def job_replay(job: Job, *, actor: Any, client_address: str | None = None, input
     if input is not None:
         changes["input"] = sensitive.input_encrypt(job_type.input_model, job_type.validate_input(input).model_dump(mode="json"))
     with transaction.atomic():
-        replayed = Job.objects.filter(
-            id=job.id, status__in=(JobStatus.FAILED, JobStatus.CANCELLED), attempts=job.attempts
-        ).update(
-            status=JobStatus.PENDING,
+        replayed = move_jobs(
+            REPLAY,
+            Job.objects.filter(id=job.id, attempts=job.attempts),
             max_attempts=job.attempts + job_type.retry.max_attempts,
             error_type="",
             error_message="",
@@ -773,6 +779,6 @@ def job_batch_refresh(parent_id: str) -> None:
                 output[key] = output.get(key, 0) + value
     output["parts"] = {status: counts.get(status, 0) for status in sorted(TERMINAL_STATUSES)}
     with transaction.atomic():
-        if running.update(status=JobStatus.COMPLETED, output=output, progress=100, completed_at=now, heartbeat_at=now,
-                          progress_message=f"{total}/{total} parts finished"):
+        if move_jobs(COMPLETE, Job.objects.filter(id=parent_id), output=output, progress=100, completed_at=now,
+                     heartbeat_at=now, progress_message=f"{total}/{total} parts finished"):
             _announce_finished(Job.objects.get(id=parent_id))

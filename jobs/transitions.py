@@ -1,0 +1,50 @@
+"""Every move a job's status may make, declared once, and the one function that makes them.
+
+A move is one conditional UPDATE: it changes only jobs that are in one of its source states (and,
+where the caller holds an attempt, at that attempt: the fencing token). Zero rows means the move is
+not allowed now, or another process made a move first; callers say so explicitly. The worker's
+claim and finish statements on PostgreSQL (jobs.services) take their states from the same moves.
+
+    scheduled --release--> pending --claim--> running --complete--> completed
+                           ^   retrying <--retry/lose--'  '--fail/lose--> failed
+                           |      '--claim--> running
+    scheduled, pending, retrying, running --cancel--> cancelled
+    failed, cancelled --replay--> pending
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from .models import Job, JobStatus
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    sources: tuple[JobStatus, ...]
+    target: JobStatus
+
+
+RELEASE = Move("release", (JobStatus.SCHEDULED,), JobStatus.PENDING)  # its run_at has come
+CLAIM = Move("claim", (JobStatus.PENDING, JobStatus.RETRYING), JobStatus.RUNNING)  # a worker takes the next attempt
+COMPLETE = Move("complete", (JobStatus.RUNNING,), JobStatus.COMPLETED)  # the handler returned (or a batch's last part ended)
+RETRY = Move("retry", (JobStatus.RUNNING,), JobStatus.RETRYING)  # a transient error, attempts left
+FAIL = Move("fail", (JobStatus.RUNNING,), JobStatus.FAILED)  # a permanent error, or the last attempt
+LOSE_AND_RETRY = Move("lose and retry", (JobStatus.RUNNING,), JobStatus.RETRYING)  # the reaper: heartbeat stopped, attempts left
+LOSE_AND_FAIL = Move("lose and fail", (JobStatus.RUNNING,), JobStatus.FAILED)  # the reaper: heartbeat stopped, none left
+CANCEL = Move("cancel", (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RUNNING), JobStatus.CANCELLED)
+REPLAY = Move("replay", (JobStatus.FAILED, JobStatus.CANCELLED), JobStatus.PENDING)  # an operator runs it again
+
+MOVES = (RELEASE, CLAIM, COMPLETE, RETRY, FAIL, LOSE_AND_RETRY, LOSE_AND_FAIL, CANCEL, REPLAY)
+
+
+def move_jobs(move: Move, jobs: QuerySet[Job], **changes) -> int:
+    """Make `move` for those of `jobs` that are in one of its source states, with `changes`, in one
+    UPDATE; the caller's queryset carries its fences (id, attempt, heartbeat). Returns how many moved."""
+    return jobs.filter(status__in=move.sources).update(status=move.target, **changes)
+
+
+def allowed_moves(source: JobStatus) -> list[Move]:
+    return [move for move in MOVES if source in move.sources]
