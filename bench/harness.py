@@ -34,6 +34,8 @@ def environment():
         os.environ["JOBS_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()  # this run's processes only
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    # e2e_throughput.py's baseline stores Celery's results with django-celery-results.
+    os.environ.setdefault("EXTRA_INSTALLED_APPS", "django_celery_results")
     # The per-user submit throttle would answer 429 to a load generator.
     os.environ.setdefault("JOBS_SUBMIT_RATE", "1000000/sec")
     redis = None

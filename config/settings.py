@@ -73,13 +73,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "django_celery_results",
     "channels",
     "jobs",
     "reports",
     "notifications",
     "schedules",
     "ops",
+    # Apps a benchmark needs besides (bench/e2e_throughput.py compares with django_celery_results).
+    *env_list("EXTRA_INSTALLED_APPS", ""),
 ]
 
 MIDDLEWARE = [

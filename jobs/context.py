@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from . import events, services
+from . import services
 from .models import Job
 
 
@@ -33,9 +33,7 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_write >= self._min_interval:
             self._last_write = now
-            services.job_report_progress(self.job_id, self.attempt, self._percent, self._message)
-            self.job.progress, self.job.progress_message = self._percent, self._message[:200]
-            events.publish(events.job_event(self.job, at=called_at), self.job.owner_id)
+            services.job_report_progress(self.job, self.attempt, self._percent, self._message, at=called_at)
 
     @property
     def owner(self):

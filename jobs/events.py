@@ -12,8 +12,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from functools import partial
 
 from channels.layers import get_channel_layer
+from django.db import transaction
 
 from .models import Job
 from .representation import job_representation
@@ -166,11 +168,11 @@ def job_event(job: Job, at: float | None = None) -> dict:
     return {"type": event_type_for(job.status), "at": at or time.time(), "job": job_payload(job)}
 
 
-def job_publish_state(job_id: str) -> None:
-    """Read the job as it is now and push it to its followers."""
-    job = Job.objects.filter(id=job_id).first()
-    if job is not None:
-        publish(job_event(job), job.owner_id)
+def job_changed(job: Job, *, hold: float = 0.0, at: float | None = None) -> None:
+    """The one way the engine tells followers about a job: push this state of it once the current
+    transaction commits (at once outside one). `at` is when the change happened (default: now);
+    with `hold`, see publish."""
+    transaction.on_commit(partial(publish, job_event(job, at), job.owner_id, hold))
 
 
 def job_snapshot(job: Job) -> dict:

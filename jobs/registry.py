@@ -3,30 +3,20 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import requests
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .authorization import Submitters
-from .errors import InvalidJobInput, JobCancelled, JobServiceError, PermanentError, TransientError, UnknownJobType
+from .errors import InvalidJobInput, JobCancelled, JobServiceError, PermanentError, UnknownJobType
 from .models import Priority
 from .text import unstorable_text_error
 
-# Errors worth another attempt: the world may be different next time.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    TransientError,
-    ConnectionError,
-    TimeoutError,
-    socket.timeout,
-    requests.ConnectionError,
-    requests.Timeout,
-)
-# Errors no retry can fix.
+# Errors no retry can fix. Every other error is worth another attempt (the world may be different
+# next time): TransientError, network errors and timeouts, and unclassified ones.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     PermanentError,
     ValidationError,
@@ -79,13 +69,9 @@ class RetryPolicy:
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, PERMANENT_ERRORS):
-        return False
-    if isinstance(exc, TRANSIENT_ERRORS):
-        return True
     # An unclassified error (a bug, an unexpected reply) is retried like Sidekiq does: the
     # retries are bounded, and the job lands in the dead-letter queue with its traceback.
-    return True
+    return not isinstance(exc, PERMANENT_ERRORS)
 
 
 @dataclass(frozen=True)

@@ -324,10 +324,11 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
                 JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
                     outcome=JobAttempt.Outcome.LOST, finished_at=now, **error
                 )
-                if attempt < job.max_attempts:
-                    _announce(job_id)
+                job = Job.objects.get(id=job_id)
+                if job.status == LOSE_AND_RETRY.target:
+                    events.job_changed(job)
                 else:
-                    _announce_finished(Job.objects.get(id=job_id))
+                    _announce_finished(job)
                 reaped += 1
     if reaped:
         logger.warning("Reaped %s stalled jobs.", reaped)
@@ -357,7 +358,7 @@ def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = 
     if job is not None:
         # "running" is news only for a job that runs a while: one that finishes within the
         # coalescing window sends just its terminal event.
-        _push(job, hold=settings.JOBS_PROGRESS_MIN_INTERVAL)
+        events.job_changed(job, hold=settings.JOBS_PROGRESS_MIN_INTERVAL)
     return job
 
 
@@ -502,31 +503,25 @@ def _close_attempt(job_id: str, attempt: int, outcome: str, duration_ms: int, er
     )
 
 
-def _announce(job_id: str) -> None:
-    """Push the job's new state to its followers once the transition is committed."""
-    transaction.on_commit(partial(events.job_publish_state, job_id))
-
-
-def _push(job: Job, hold: float = 0.0) -> None:
-    """Push this state of the job to its followers once it is committed (see events.publish)."""
-    transaction.on_commit(partial(events.publish, events.job_event(job), job.owner_id, hold))
-
-
 def _announce_finished(job: Job) -> None:
     """A terminal transition, inside its transaction, with the job as it now is: run the job-end
     listeners (jobs.hooks: the webhook outbox), and once committed push the final state live and
     let a batch parent count this child."""
     hooks.job_ended(job)
-    _push(job)
+    events.job_changed(job)
     if job.parent_id:
         transaction.on_commit(partial(job_batch_refresh, job.parent_id))
 
 
 @reconnect_once
-def job_report_progress(job_id: str, attempt: int, percent: int, message: str) -> None:
-    """Persist progress (and a heartbeat); raise JobCancelled or AttemptSuperseded when fenced out."""
-    if not _running(job_id, attempt).update(progress=percent, progress_message=message[:200], heartbeat_at=timezone.now()):
-        raise fenced_out_error(job_id)
+def job_report_progress(job: Job, attempt: int, percent: int, message: str, at: float | None = None) -> None:
+    """Persist progress (and a heartbeat) and tell the job's followers; raise JobCancelled or
+    AttemptSuperseded when fenced out. `at`: when the handler reported it."""
+    message = message[:200]
+    if not _running(job.id, attempt).update(progress=percent, progress_message=message, heartbeat_at=timezone.now()):
+        raise fenced_out_error(job.id)
+    job.progress, job.progress_message = percent, message
+    events.job_changed(job, at=at)
 
 
 @reconnect_once
@@ -577,7 +572,7 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
     )
     if job is None:
         return False
-    _push(job)
+    events.job_changed(job)
     transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority, countdown=delay))
     return True
 
@@ -634,7 +629,7 @@ def job_cancel(job: Job, *, actor: Any, client_address: str | None = None) -> Jo
         waiting_children = Job.objects.filter(parent_id=job.id, status__in=WAITING_STATUSES)
         if move_jobs(CANCEL, waiting_children, completed_at=now, next_retry_at=None):
             for child in Job.objects.filter(parent_id=job.id, status=CANCEL.target, completed_at=now):
-                _push(child)
+                events.job_changed(child)
         audit_record(actor=actor, action="job.cancel", job=job, client_address=client_address)
         job.refresh_from_db()
         _announce_finished(job)
@@ -674,7 +669,7 @@ def job_replay(job: Job, *, actor: Any, client_address: str | None = None, input
             client_address=client_address,
             details={"from_status": job.status, "after_attempt": job.attempts, **({"input": changes["input"]} if changes else {})},
         )
-        _announce(job.id)
+        events.job_changed(Job.objects.get(id=job.id))
         transaction.on_commit(partial(job_publish, job.id, job.attempts + 1, job.priority))
     return True
 
@@ -767,7 +762,7 @@ def job_batch_refresh(parent_id: str) -> None:
         if running.filter(progress__lt=100 * finished // total).update(
             progress=100 * finished // total, progress_message=f"{finished}/{total} parts finished", heartbeat_at=now
         ):
-            events.job_publish_state(parent_id)
+            events.job_changed(Job.objects.get(id=parent_id))
         return
     parent = running.only("output").first()
     if parent is None:

@@ -40,7 +40,7 @@ def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
     # The worker of attempt 1 comes back late and tries to finish and report.
     assert services.job_complete(pending_job.id, 1, {"late": True}, duration_ms=5) is False
     with pytest.raises(AttemptSuperseded):
-        services.job_report_progress(pending_job.id, 1, 50, "late")
+        services.job_report_progress(pending_job, 1, 50, "late")
 
     job = Job.objects.get(id=pending_job.id)
     assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.output is None
@@ -66,7 +66,7 @@ def test_progress_after_cancel_raises_job_cancelled(pending_job, user):
     services.job_cancel(job, actor=user)
 
     with pytest.raises(JobCancelled):
-        services.job_report_progress(job.id, 1, 10, "")
+        services.job_report_progress(job, 1, 10, "")
     assert services.job_complete(job.id, 1, {}, 1) is False
     assert Job.objects.get(id=job.id).status == JobStatus.CANCELLED
     assert JobAttempt.objects.get(job=job).outcome == "cancelled"
