@@ -1,8 +1,9 @@
 """Where a webhook may go: http(s) only, never to a private, loopback, link-local, multicast or
 reserved address (SSRF guard). Checked when the URL is submitted and again for the address a try
 actually connects to, so DNS that changes in between (rebinding) cannot steer a try inside. Both
-checks read the URL with the parser requests connects with, and every DNS lookup is bounded by
-WEBHOOK_DNS_TIMEOUT.
+checks read the URL with the parser requests connects with. Submitting asks no DNS server (a lookup
+would hold the request): a name's addresses are checked at each try, where every lookup is bounded
+by WEBHOOK_DNS_TIMEOUT.
 
 WEBHOOK_ALLOW_PRIVATE_NETWORKS=1 lifts the address check, for local development and tests only.
 """
@@ -32,6 +33,8 @@ NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 LOCAL_NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b:1::/48")
 IPV4_COMPATIBLE_PREFIX = ipaddress.IPv6Network("::/96")
 DNS_THREADS = 4
+# Names that never belong to a public host: refused when a webhook URL is submitted.
+LOCAL_NAMES = ("localhost", "local", "invalid", "test", "example", "internal", "home.arpa")
 
 
 class UnsafeWebhookTarget(ValueError):
@@ -85,24 +88,52 @@ def resolve_checked(host: str, port: int, timeout: float | None = None) -> list[
     """The addresses of `host` to connect to. Raises UnsafeWebhookTarget when the host does not
     resolve, or when any of its addresses is not public (unless private networks are allowed), and
     TimeoutError when the lookup takes longer than `timeout` seconds (default WEBHOOK_DNS_TIMEOUT)."""
-    timeout = settings.WEBHOOK_DNS_TIMEOUT if timeout is None else timeout
-    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    try:
-        infos = lookup.result(timeout)
-    except TimeoutError:
-        lookup.cancel()
-        raise TimeoutError(f"The host {host!r} could not be resolved within {timeout:g} s.") from None
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeWebhookTarget(f"The host {host!r} could not be resolved ({exc}).") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
-        for address in addresses:
-            if not address_is_public(address):
-                raise UnsafeWebhookTarget(
-                    f"The host {host!r} resolves to {address}, a private, loopback, link-local, multicast "
-                    "or reserved address; webhooks are only sent to public addresses."
-                )
+    addresses = numeric_addresses(host, port)
+    if addresses is None:
+        timeout = settings.WEBHOOK_DNS_TIMEOUT if timeout is None else timeout
+        lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = lookup.result(timeout)
+        except TimeoutError:
+            lookup.cancel()
+            raise TimeoutError(f"The host {host!r} could not be resolved within {timeout:g} s.") from None
+        except socket.gaierror as exc:
+            if exc.errno == socket.EAI_AGAIN:  # the DNS server failed for now: worth another try
+                raise TimeoutError(f"The host {host!r} could not be resolved for now ({exc}).") from None
+            raise UnsafeWebhookTarget(f"The host {host!r} could not be resolved ({exc}).") from None
+        except UnicodeError as exc:
+            raise UnsafeWebhookTarget(f"The host {host!r} could not be resolved ({exc}).") from None
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    check_addresses(host, addresses)
     return addresses
+
+
+def numeric_addresses(host: str, port: int) -> list[str] | None:
+    """The address of a host written as one, in any form the connection would read (127.1, 0x7f.1,
+    2130706433, [::1]), found without DNS; None for a host name."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def check_addresses(host: str, addresses: list[str]) -> None:
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        return
+    for address in addresses:
+        if not address_is_public(address):
+            raise UnsafeWebhookTarget(
+                f"The host {host!r} resolves to {address}, a private, loopback, link-local, multicast "
+                "or reserved address; webhooks are only sent to public addresses."
+            )
+
+
+def is_public_name(host: str) -> bool:
+    """Whether a host name may belong to a public host: it has a dot, and is not under a name that
+    is never public (RFC 6761, 6762 and 8375, and ICANN's .internal)."""
+    name = host.lower().rstrip(".")
+    return "." in name and not any(name == suffix or name.endswith("." + suffix) for suffix in LOCAL_NAMES)
 
 
 def webhook_target(url: str) -> tuple[str, int]:
@@ -125,12 +156,20 @@ def webhook_target(url: str) -> tuple[str, int]:
 
 
 def validate_webhook_url(url: str) -> None:
-    """Validator for submitted webhook URLs (Django ValidationError, so DRF reports it per field)."""
+    """Validator for submitted webhook URLs (Django ValidationError, so DRF reports it per field).
+    It asks no DNS server, since a lookup would hold the request: it checks the URL's form, an
+    address written in it, and names that are never public. Where a host name leads is checked at
+    each try, when the worker resolves it (resolve_checked)."""
     if not url:
         return
     try:
-        resolve_checked(*webhook_target(url))
-    except (UnsafeWebhookTarget, TimeoutError) as exc:
+        host, port = webhook_target(url)
+        addresses = numeric_addresses(host, port)
+        if addresses is not None:
+            check_addresses(host, addresses)
+        elif not (settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS or is_public_name(host)):
+            raise UnsafeWebhookTarget(f"The host {host!r} is not a public host name; webhooks are only sent to public addresses.")
+    except UnsafeWebhookTarget as exc:
         raise ValidationError(str(exc)) from None
 
 

@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
-SECRET_PARAMETERS = re.compile(r"(?i)\b(token|ticket|key|secret|password)=[^&\s\"']+")
+SECRET_NAMES = frozenset({"token", "ticket", "key", "secret", "password"})
+# A query parameter: what follows ? or & (or ;) up to the next separator, quote or space.
+PARAMETER = re.compile(r"(?<=[?&;])([^=&;\s\"']+)=([^&;\s\"']*)")
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every secret-named query parameter replaced by [redacted]; a name
+    is read as the server reads it, percent-decoded and in any case (`%74icket` is `ticket`)."""
+    def replace(match: re.Match) -> str:
+        name = match[1]
+        return f"{name}=[redacted]" if unquote(name).lower() in SECRET_NAMES else match[0]
+
+    return PARAMETER.sub(replace, text) if "=" in text else text
 
 
 class RedactCredentials(logging.Filter):
+    """Redacts the record's arguments one by one: uvicorn's formatters unpack them, so the record
+    keeps its message and the shape of its arguments."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = SECRET_PARAMETERS.sub(r"\1=[redacted]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
         return True
 
 

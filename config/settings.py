@@ -347,7 +347,7 @@ WEBHOOK_RETRY_DELAYS = [float(d) for d in env_list("WEBHOOK_RETRY_DELAYS", "10,4
 WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2)
 # Seconds per try in all: DNS, connect, TLS, sending, and the answer (however slowly it trickles in).
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 5.0)
-# Seconds a webhook host's DNS lookup may take, when a URL is submitted and at each try.
+# Seconds a webhook host's DNS lookup may take at each try (submitting a URL never asks DNS).
 WEBHOOK_DNS_TIMEOUT = env_float("WEBHOOK_DNS_TIMEOUT", 2.0)
 # Local development and tests only: allow webhook URLs on loopback and private networks.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)

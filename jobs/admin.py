@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from django import forms
 from django.contrib import admin, messages
@@ -161,6 +162,17 @@ class JobAdmin(JobAdminBase):
     list_filter = ["status", "type", "priority", ("owner", admin.RelatedOnlyFieldListFilter), "created_at"]
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class ReplayInputForm(forms.Form):
     input = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "cols": 80, "style": "font-family:monospace"}))
 
@@ -170,8 +182,9 @@ class ReplayInputForm(forms.Form):
 
     def clean_input(self):
         try:
-            value = json.loads(self.cleaned_data["input"])
-        except json.JSONDecodeError as exc:
+            # As strict as the API's parser: no NaN or Infinity, and no number too large for a float.
+            value = json.loads(self.cleaned_data["input"], parse_float=_finite_float, parse_constant=_no_constant)
+        except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
         from .registry import get_job_type
 

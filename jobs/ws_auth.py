@@ -29,7 +29,7 @@ def token_from_scope(scope) -> str | None:
         return subprotocols[subprotocols.index("token") + 1]
     for name, value in scope.get("headers", []):
         if name == b"authorization" and value.lower().startswith(b"token "):
-            return value[6:].decode().strip()
+            return value[6:].decode(errors="replace").strip()  # a malformed key matches no token
     return None
 
 

@@ -186,10 +186,10 @@ def test_unstorable_text_error_walks_deep_values_without_recursion():
     assert "NUL" in unstorable_text_error(value)
 
 
-def handshake(target: str, headers: list) -> dict:
+def handshake(target: str, headers: list, **scope_extra) -> dict:
     """The application's answer to a WebSocket handshake: websocket.accept or websocket.close. (Channels'
     WebsocketCommunicator needs daphne, which the service does not install; this is the same exchange.)"""
-    scope = uvicorn_scope("websocket", target, headers)
+    scope = {**uvicorn_scope("websocket", target, headers), **scope_extra}
 
     async def connect():
         communicator = ApplicationCommunicator(application, scope)
@@ -214,6 +214,17 @@ def token_header(transactional_db, user) -> list:
 ])
 def test_a_websocket_handshake_with_nul_or_non_utf8_is_refused(token_header, path):
     assert handshake(path, token_header)["type"] == "websocket.close"
+
+
+@pytest.mark.parametrize("headers, subprotocols", [
+    ([(b"authorization", b"Token \xff\xfe")], None),  # not UTF-8
+    ([(b"authorization", b"Token abc\x00def")], None),
+    ([(b"authorization", b"Token " + b"a" * 5000)], None),
+    ([], ["token", "\u00e9\x00"]),
+])
+def test_a_websocket_handshake_with_malformed_credentials_is_refused(transactional_db, headers, subprotocols):
+    scope_extra = {"subprotocols": subprotocols} if subprotocols else {}
+    assert handshake("/ws/jobs/", headers, **scope_extra)["type"] == "websocket.close"
 
 
 def test_a_websocket_with_a_good_token_still_connects(token_header):

@@ -41,3 +41,17 @@ def test_every_thread_publishes_with_one_celery_backend_object():
         thread.start()
         thread.join()
     assert backends[0] is backends[1]
+
+
+def test_the_cache_still_lends_its_redis_client():
+    """common/cache.py reaches into Django's RedisCache: this fails loudly if a Django upgrade
+    changes what it reaches for."""
+    import redis
+    from django.core.cache import cache
+
+    from common.cache import cache_redis
+
+    client = cache_redis(cache.make_key("probe"))
+    assert isinstance(client, redis.Redis)
+    client.set(cache.make_key("probe"), "1", ex=5)
+    assert client.get(cache.make_key("probe")) == b"1"

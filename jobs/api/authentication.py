@@ -27,7 +27,10 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
 def token_with_user(key: str) -> Token | None:
     """The API token with this key, its user loaded, by one statement compiled once per process
-    (DRF's select_related query was compiled again for every request: a tenth of a submit)."""
+    (DRF's select_related query was compiled again for every request: a tenth of a submit). A key
+    that no token could have (tokens are 40 letters and digits) is not looked up at all."""
+    if not (key.isascii() and key.isalnum() and len(key) <= 40):
+        return None
     with connection.cursor() as cursor:
         cursor.execute(_token_lookup(), [key])
         row = cursor.fetchone()

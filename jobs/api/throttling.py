@@ -11,6 +11,8 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 from rest_framework.throttling import UserRateThrottle
 
+from common.cache import cache_redis
+
 logger = logging.getLogger(__name__)
 
 # DRF's sliding window (at most N requests in any `duration` seconds), kept in Redis as a sorted
@@ -52,7 +54,7 @@ class SubmitRateThrottle(UserRateThrottle):
         try:
             self.retry_after = float(_TAKE(
                 keys=[key], args=[self.duration, self.num_requests, uuid.uuid4().hex],
-                client=cache._cache.get_client(key, write=True),
+                client=cache_redis(key),
             ))
         except (RedisError, OSError):
             # Fail open: with Redis down, a submission still lands in the database (202) and the

@@ -21,6 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.cache import cache_redis
+
 TICKET_QUERY_PARAMETER = "ticket"
 
 
@@ -28,14 +30,10 @@ def _key(ticket: str) -> str:
     return cache.make_key("stream-ticket:" + hashlib.sha256(ticket.encode()).hexdigest())
 
 
-def _redis():
-    # The cache's own client (shared pool, cache prefix): Django's cache API has no get-and-delete.
-    return cache._cache.get_client(write=True)
-
-
 def stream_ticket_issue(user) -> str:
     ticket = secrets.token_urlsafe(32)
-    _redis().set(_key(ticket), user.pk, ex=settings.JOBS_STREAM_TICKET_SECONDS)
+    key = _key(ticket)
+    cache_redis(key).set(key, user.pk, ex=settings.JOBS_STREAM_TICKET_SECONDS)
     return ticket
 
 
@@ -45,7 +43,8 @@ def stream_ticket_redeem(ticket: str):
     if not ticket or len(ticket) > 100:
         return None
     try:
-        user_id = _redis().getdel(_key(ticket))
+        key = _key(ticket)
+        user_id = cache_redis(key).getdel(key)  # Django's cache API has no get-and-delete
     except (RedisError, OSError):
         return None
     if user_id is None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from rest_framework.test import APIClient
 
+from common.cache import cache_redis
 from jobs import services
 from jobs.errors import ActionForbidden
 from jobs.models import AuditEvent, DiagnosticsEffect, Job, JobAttempt, JobStatus
@@ -44,7 +45,7 @@ def test_an_inactive_owners_job_fails_on_the_worker_without_running_and_is_not_r
 
 def forget_submit_windows() -> None:
     """Every user's throttle window: user ids repeat across test databases, Redis outlives them."""
-    client = cache._cache.get_client(write=True)
+    client = cache_redis()
     for key in client.scan_iter(match=cache.make_key("throttle_jobs_submit_*")):
         client.delete(key)
 

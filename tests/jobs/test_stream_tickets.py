@@ -95,3 +95,4 @@ def test_the_access_log_never_shows_a_token_or_ticket(worker, user, tmp_path):
     assert "GET /api/jobs/" in log and "WebSocket /ws/jobs/" in log, log[-2000:]
     assert token not in log and not any(ticket in log for ticket in tickets)
     assert "ticket=[redacted]" in log and "token=[redacted]" in log
+    assert "Logging error" not in log, "the redacted lines are still whole log lines"

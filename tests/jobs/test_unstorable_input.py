@@ -51,3 +51,16 @@ def test_a_schedule_with_a_nul_in_its_input_is_refused(client, staff_user):
 
     assert page.status_code == 200 and "NUL" in page.content.decode()
     assert not PeriodicTask.objects.filter(name="nul").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", ["1e400", "NaN", "Infinity"])
+def test_edit_and_replay_refuses_numbers_json_cannot_hold(client, staff_user, user, number):
+    job = failed_job(user)
+    client.force_login(staff_user)
+
+    page = client.post(reverse("admin:jobs_deadletter_replay_with_input", args=[job.id]),
+                       {"input": '{"seconds": %s}' % number})
+
+    assert page.status_code == 200 and "Not valid JSON" in page.content.decode()
+    assert Job.objects.get(id=job.id).status == JobStatus.FAILED
