@@ -17,7 +17,7 @@ from jobs.authorization import SYSTEM_USERNAME
 from schedules.services import schedule_fire
 from schedules.timing import fire_time
 
-from ..support import BeatProcess, database_url
+from ..support import BeatProcess, database_url, wait_for
 
 UTC = timezone.utc
 
@@ -98,7 +98,9 @@ def test_two_beat_processes_create_one_job_per_firing(transactional_db, tmp_path
     time.sleep(0.9)  # out of phase with the first
     beats.append(BeatProcess(database, tmp_path).start())
     started = time.monotonic()
-    time.sleep(7)
+    # Until each beat has fired at least three times (about 6 s; longer on a loaded machine).
+    wait_for(lambda: all(beat.log().count("Sending due task test.every2s") >= 3 for beat in beats), timeout=60,
+             interval=0.2, message="three firings in each beat")
     elapsed = time.monotonic() - started
     for beat in beats:
         beat.stop()
