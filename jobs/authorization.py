@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from .models import Job
+
 if TYPE_CHECKING:
     from .registry import JobType
 
@@ -97,8 +99,7 @@ def run_refusal(job: Any, job_type: JobType) -> str | None:
     if not job.owner_is_active:
         return f"The owner of job {job.id} is no longer active."
     if job.parent_id is not None:
-        from .models import Job
-        from .registry import get_job_type
+        from .registry import get_job_type  # the registry imports this module
 
         job_type = get_job_type(Job.objects.values_list("type", flat=True).get(id=job.parent_id))
     if job_type.submitters is Submitters.ANYONE:

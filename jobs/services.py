@@ -97,6 +97,18 @@ def job_enqueue(
     publish it once the row is committed."""
     job_type = get_job_type(type_name)
     job_submission_authorize(owner, job_type, priority, client_address)
+    return _job_insert(
+        owner=owner, job_type=job_type, input=input, priority=priority, webhook_url=webhook_url, run_at=run_at,
+        client_address=client_address, idempotency_key=idempotency_key, request_fingerprint=request_fingerprint,
+    )
+
+
+def _job_insert(
+    *, owner: Any, job_type, input: Any, priority: str | None = None, webhook_url: str = "",
+    run_at: datetime | None = None, client_address: str | None = None, idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+) -> Job:
+    """job_enqueue after its authorization: validate, store with its audit event, publish on commit."""
     data = job_type.validate_input(input)
     scheduled = run_at is not None and run_at > timezone.now()
     job = Job(
@@ -181,15 +193,16 @@ def job_enqueue_idempotent(*, owner: Any, idempotency_key: str, request_fingerpr
     24 hours returns the original job (created=False); the same key with a different request
     raises IdempotencyKeyReused. Concurrent duplicates create one job: the unique (owner, key)
     constraint lets exactly one INSERT win, and the others read the winner."""
+    job_type = get_job_type(submission.pop("type_name"))
     # Before the transaction below, whose rollback would take the refusal's audit row with it.
-    job_submission_authorize(owner, get_job_type(submission["type_name"]), submission.get("priority"),
-                             submission.get("client_address"))
+    job_submission_authorize(owner, job_type, submission.get("priority"), submission.get("client_address"))
     existing = _job_for_idempotency_key(owner, idempotency_key)
     if existing is None:
         try:
             with transaction.atomic():
-                job = job_enqueue(
-                    owner=owner, idempotency_key=idempotency_key, request_fingerprint=request_fingerprint, **submission
+                job = _job_insert(
+                    owner=owner, job_type=job_type, idempotency_key=idempotency_key,
+                    request_fingerprint=request_fingerprint, **submission,
                 )
             return job, True
         except IntegrityError:
