@@ -42,7 +42,7 @@ def main() -> None:
         from bench import baseline_celery as baseline
         from harness import bench_user
         from jobs.models import Job, JobStatus
-        from jobs.services import job_enqueue
+        from jobs.engine.submission import job_enqueue
 
         counter = redis.Redis.from_url(settings.REDIS_URL)
         baseline_worker = {"queues": (baseline.QUEUE,), "concurrency": processes}

@@ -31,7 +31,8 @@ def main() -> None:
     with environment():
         from harness import bench_user, forget_jobs
         from jobs.models import Job, JobAttempt, JobStatus
-        from jobs.services import job_enqueue, jobs_publish_new
+        from jobs.engine.submission import job_enqueue
+        from jobs.engine.dispatch import jobs_publish_new
 
         user = bench_user()
         worker = start_worker(concurrency=2)

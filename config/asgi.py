@@ -22,7 +22,11 @@ class SyncViewsASGIHandler(ASGIHandler):
 
     At most WEB_REQUEST_CONCURRENCY requests run at once; the others wait their turn in arrival
     order. Python runs one thread at a time, so more would not be faster, only less fair: a request
-    would wait behind every other one at each database or Redis answer (the long tail of latency)."""
+    would wait behind every other one at each database or Redis answer (the long tail of latency).
+
+    Leans on Django internals, written against Django 5.2: `BaseHandler.load_middleware(is_async)`
+    builds `self._middleware_chain`, and `ASGIHandler.get_response_async` is what calls it.
+    tests/test_internals.py fails loudly if either changes shape."""
 
     def __init__(self):
         super().__init__()
@@ -74,4 +78,5 @@ application = RequestGuard(
 
 # What is loaded by now lives as long as the process: keep it out of the garbage collector's full
 # passes, which otherwise paused requests for tens of milliseconds (the p99 of a submit).
+# CPython 3.7+ (gc.freeze); tests/test_internals.py checks that a served process has frozen objects.
 gc.freeze()

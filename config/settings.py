@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "notifications",
     "schedules",
     "ops",
+    "diagnostics",
     # Apps a benchmark needs besides (bench/e2e_throughput.py compares with django_celery_results).
     *env_list("EXTRA_INSTALLED_APPS", ""),
 ]

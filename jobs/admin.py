@@ -16,9 +16,9 @@ from django.utils.html import format_html
 
 from common.http import client_address
 
-from . import services
+from .engine import actions
 from .authorization import CANCEL_JOBS, DISCARD_JOBS, REPLAY_EDITED_JOBS, REPLAY_JOBS, VIEW_JOBS, is_operator
-from .errors import InvalidJobInput, UnknownJobType
+from .errors import InvalidJobInput, JobStateConflict, UnknownJobType
 from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
 from .sensitive import MASK, input_mask, sensitive_fields
 
@@ -134,7 +134,7 @@ class JobAdminBase(admin.ModelAdmin):
     def replay_selected(self, request, queryset):
         replayed = skipped = 0
         for job in queryset:
-            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED) and services.job_replay(
+            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED) and actions.job_replay(
                 job, actor=request.user, client_address=client_address(request)
             ):
                 replayed += 1
@@ -150,9 +150,9 @@ class JobAdminBase(admin.ModelAdmin):
         cancelled = 0
         for job in queryset:
             try:
-                services.job_cancel(job, actor=request.user, client_address=client_address(request))
+                actions.job_cancel(job, actor=request.user, client_address=client_address(request))
                 cancelled += 1
-            except services.JobStateConflict:
+            except JobStateConflict:
                 pass
         self.message_user(request, f"Cancelled {cancelled} of {queryset.count()} job(s).", messages.SUCCESS)
 
@@ -245,7 +245,7 @@ class DeadLetterAdmin(JobAdminBase):
     def replay_view(self, request, object_id):
         job = self._dead_letter(request, object_id, REPLAY_JOBS)
         if request.method == "POST":
-            if services.job_replay(job, actor=request.user, client_address=client_address(request)):
+            if actions.job_replay(job, actor=request.user, client_address=client_address(request)):
                 self.message_user(request, f"Job {job.id} replayed.", messages.SUCCESS)
             else:
                 self.message_user(request, f"Job {job.id} was replayed meanwhile; nothing done.", messages.WARNING)
@@ -253,7 +253,7 @@ class DeadLetterAdmin(JobAdminBase):
 
     def discard_view(self, request, object_id):
         job = self._dead_letter(request, object_id, DISCARD_JOBS)
-        if request.method == "POST" and services.job_discard(job, actor=request.user, client_address=client_address(request)):
+        if request.method == "POST" and actions.job_discard(job, actor=request.user, client_address=client_address(request)):
             self.message_user(request, f"Job {job.id} discarded; it stays in the job list for audit.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:jobs_deadletter_changelist"))
 
@@ -261,7 +261,7 @@ class DeadLetterAdmin(JobAdminBase):
         job = self._dead_letter(request, object_id, REPLAY_EDITED_JOBS)
         form = ReplayInputForm(request.POST or None, job=job, initial={"input": json.dumps(input_mask(job.input), indent=2)})
         if request.method == "POST" and form.is_valid():
-            if services.job_replay(job, actor=request.user, client_address=client_address(request),
+            if actions.job_replay(job, actor=request.user, client_address=client_address(request),
                                    input=form.cleaned_data["input"]):
                 self.message_user(request, f"Job {job.id} replayed with the edited input.", messages.SUCCESS)
             else:
@@ -274,7 +274,7 @@ class DeadLetterAdmin(JobAdminBase):
     @admin.action(description="Discard selected dead letters (kept for audit)", permissions=["discard"])
     def discard_selected(self, request, queryset):
         discarded = sum(
-            services.job_discard(job, actor=request.user, client_address=client_address(request)) for job in queryset
+            actions.job_discard(job, actor=request.user, client_address=client_address(request)) for job in queryset
         )
         self.message_user(request, f"Discarded {discarded} job(s).", messages.SUCCESS)
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from . import services
+from .engine import batches, running
 from .models import Job
 
 
@@ -33,7 +33,7 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_write >= self._min_interval:
             self._last_write = now
-            services.job_report_progress(self.job, self.attempt, self._percent, self._message, at=called_at)
+            running.job_report_progress(self.job, self.attempt, self._percent, self._message, at=called_at)
 
     @property
     def owner(self):
@@ -48,13 +48,13 @@ class JobContext:
         """Store the job's result file through Django's storage API; returns its storage name."""
         data = content.encode() if isinstance(content, str) else content
         stored = default_storage.save(f"results/{self.job_id}/{name}", ContentFile(data))
-        services.job_attach_result(self.job_id, self.attempt, stored)
+        running.job_attach_result(self.job_id, self.attempt, stored)
         return stored
 
     def spawn_children(self, type_name: str, inputs: list[dict], priority: str | None = None) -> int:
         """Fan out into child jobs of `type_name`, one per input, created in bulk. The job then
         completes when every child has finished: its progress is the share of children finished and
         its output adds up the numbers in theirs. Safe to call again on a re-run (creates nothing)."""
-        count = services.job_spawn_children(self.job, self.attempt, type_name, inputs, priority)
+        count = batches.job_spawn_children(self.job, self.attempt, type_name, inputs, priority)
         self.spawned_children = True
         return count

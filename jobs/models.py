@@ -21,7 +21,14 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+# Accepted and not started: what a cancel takes without a handler to stop.
 WAITING_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING})
+
+
+def waiting_for_worker(now) -> models.Q:
+    """The one definition of "waiting" in figures (metrics, alerts, the dashboard's backlog): waiting
+    jobs that are due, that is every one but those scheduled for later."""
+    return models.Q(status__in=WAITING_STATUSES - {JobStatus.SCHEDULED}) | models.Q(status=JobStatus.SCHEDULED, run_at__lte=now)
 
 
 class Priority(models.TextChoices):
@@ -169,11 +176,3 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.target} by {self.actor_id}"
 
-
-class DiagnosticsEffect(models.Model):
-    """The side effect of a diagnostics.sleep job with record_effect: one row per job, written the
-    idempotent way (keyed by the job), so fault tests can count that no effect happened twice."""
-
-    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="diagnostics_effect")
-    attempt = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)

@@ -1,77 +1,25 @@
-"""The job-type registry: a job type is a handler, a pydantic input model and a retry policy."""
+"""The job-type registry: a job type is a handler, a pydantic input model, who may submit it and a
+retry policy (jobs.engine.retry)."""
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .authorization import Submitters
-from .errors import InvalidJobInput, JobCancelled, JobServiceError, PermanentError, UnknownJobType
+from .engine.retry import RetryPolicy
+from .errors import InvalidJobInput, UnknownJobType
 from .models import Priority
 from .text import unstorable_text_error
-
-# Errors no retry can fix. Every other error is worth another attempt (the world may be different
-# next time): TransientError, network errors and timeouts, and unclassified ones.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    PermanentError,
-    ValidationError,
-    JobServiceError,
-    PermissionError,
-    JobCancelled,
-    # The attempt ran out of JOBS_TASK_TIME_LIMIT: another attempt would run out of it too.
-    SoftTimeLimitExceeded,
-)
 
 
 class JobInput(BaseModel):
     """Base for job input models: JSON types are checked strictly and unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff: the wait after attempt n has the ceiling min(cap, base * factor**(n-1)).
-
-    jitter="full" waits uniform(0, ceiling) (the default: it spreads a crowd of retries best);
-    "equal" waits uniform(ceiling/2, ceiling), so waits still grow from one attempt to the next;
-    "none" waits the ceiling."""
-
-    max_attempts: int = 5
-    base: float = 2.0
-    factor: float = 2.0
-    cap: float = 60.0
-    jitter: Literal["full", "equal", "none"] = "full"
-    # Optional override of the error classification: (exception, attempt) -> bool.
-    should_retry: Callable[[BaseException, int], bool] | None = None
-
-    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based) before the next one."""
-        ceiling = min(self.cap, self.base * self.factor ** (attempt - 1))
-        if self.jitter == "full":
-            return rand() * ceiling
-        if self.jitter == "equal":
-            return ceiling / 2 + rand() * ceiling / 2
-        return ceiling
-
-    def retries(self, exc: BaseException, attempt: int) -> bool:
-        """Whether the job gets another attempt after `exc` ended attempt number `attempt`."""
-        if attempt >= self.max_attempts:
-            return False
-        if self.should_retry is not None:
-            return self.should_retry(exc, attempt)
-        return is_transient(exc)
-
-
-def is_transient(exc: BaseException) -> bool:
-    # An unclassified error (a bug, an unexpected reply) is retried like Sidekiq does: the
-    # retries are bounded, and the job lands in the dead-letter queue with its traceback.
-    return not isinstance(exc, PERMANENT_ERRORS)
 
 
 @dataclass(frozen=True)

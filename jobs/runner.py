@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
-from . import services
+from .engine import batches, running
 from .authorization import run_refusal
-from .hooks import job_end_has_listeners
+from .engine.hooks import job_end_has_listeners
 from .context import JobContext
 from .errors import AttemptSuperseded, JobCancelled
 from .registry import get_job_type
@@ -79,7 +79,7 @@ class Heartbeat:
                 current = cls._current
                 cls._due = now + settings.JOBS_HEARTBEAT_INTERVAL
             try:
-                if not services.job_heartbeat(*current):
+                if not running.job_heartbeat(*current):
                     with cls._changed:  # cancelled or superseded: the handler learns at its next progress()
                         if cls._current == current:
                             cls._current = None
@@ -91,7 +91,7 @@ class Heartbeat:
 
 def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
     """Run attempt `attempt` of job `job_id`; returns what happened, for logs and tests."""
-    job = services.job_claim(job_id, attempt, worker=worker, pid=os.getpid())
+    job = running.job_claim(job_id, attempt, worker=worker, pid=os.getpid())
     if job is None:
         logger.info("Dropped message for job %s attempt %s: not waiting for that attempt.", job_id, attempt)
         return "dropped"
@@ -115,29 +115,29 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         logger.warning("Job %s attempt %s was superseded; its result is dropped.", job_id, attempt)
         return "superseded"
     except JobCancelled:
-        services.job_attempt_cancelled(job_id, attempt, elapsed_ms())
+        running.job_attempt_cancelled(job_id, attempt, elapsed_ms())
         return "cancelled"
     except Exception as exc:
         error = error_fields(exc)
         retry = job_type is not None and job_type.retry.retries(exc, attempt)
         if retry:
             delay = job_type.retry.backoff(attempt)
-            services.job_retry_later(job_id, attempt, error, delay, elapsed_ms())
+            running.job_retry_later(job_id, attempt, error, delay, elapsed_ms())
             logger.warning(
                 "Job %s attempt %s failed (%s: %s); retrying in %.1fs.",
                 job_id, attempt, error["error_type"], error["error_message"], delay,
             )
             return "retrying"
-        services.job_fail(job_id, attempt, error, elapsed_ms(), has_listeners=job_end_has_listeners(job))
+        running.job_fail(job_id, attempt, error, elapsed_ms(), has_listeners=job_end_has_listeners(job))
         logger.warning("Job %s failed on attempt %s: %s: %s", job_id, attempt, error["error_type"], error["error_message"])
         return "failed"
     if ctx.spawned_children:
         try:
-            services.job_await_children(job_id, attempt, output, elapsed_ms())
+            batches.job_await_children(job_id, attempt, output, elapsed_ms())
         except (AttemptSuperseded, JobCancelled):
             return "superseded"
         return "waiting for children"
-    completed = services.job_complete(
+    completed = running.job_complete(
         job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message, has_listeners=job_end_has_listeners(job)
     )
     return "completed" if completed else "superseded"

@@ -114,7 +114,7 @@ def jobs_reencrypt(batch: int = 500) -> int:
     from django.db import transaction
 
     from .models import Job
-    from .services import audit_record
+    from .engine.audit import audit_record
 
     changed = 0
     last_id = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from .engine import dispatch
 from .runner import job_run_attempt
 
 
@@ -23,10 +23,10 @@ def run_job(self, job_id: str, attempt: int) -> str:
 @shared_task(name="jobs.dispatch_due", ignore_result=True)
 def dispatch_due() -> int:
     """Beat runs this every second: due scheduled jobs and lost publishes go to the broker."""
-    return services.jobs_dispatch_due()
+    return dispatch.jobs_dispatch_due()
 
 
 @shared_task(name="jobs.reap_stalled", ignore_result=True)
 def reap_stalled() -> int:
     """Beat runs this every few seconds: running jobs whose worker died get a new attempt."""
-    return services.jobs_reap_stalled()
+    return dispatch.jobs_reap_stalled()

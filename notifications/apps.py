@@ -8,7 +8,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from jobs.hooks import on_job_end
+        from jobs.engine.hooks import on_job_end
 
         from .webhooks import has_webhook, webhook_event_record
 

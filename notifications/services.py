@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from jobs.errors import PermanentError
-from jobs.services import audit_record
+from jobs.engine.audit import audit_record
 
 from .models import SentEmail, WebhookDelivery, WebhookSecret
 from .webhooks import new_webhook_secret, webhook_redeliver, webhook_secret_get

@@ -26,6 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from jobs.engine.dispatch import publish_each, publish_or_defer
+from jobs.engine.retry import RetryPolicy
 from jobs.events import job_payload
 from jobs.models import Job, JobStatus
 
@@ -79,7 +81,7 @@ def webhook_event_record(job: Job) -> WebhookDelivery | None:
             "timestamp": (job.completed_at or timezone.now()).isoformat(),
             "data": job_payload(job),
         },
-        max_attempts=len(settings.WEBHOOK_RETRY_DELAYS) + 1,
+        max_attempts=webhook_retry_policy().max_attempts,
         next_attempt_at=timezone.now(),
     )
     transaction.on_commit(partial(webhook_publish, delivery.id, 1))
@@ -91,19 +93,19 @@ def webhook_publish(delivery_id: int, attempt: int, countdown: float | None = No
     webhooks_dispatch_due."""
     from .tasks import deliver_webhook
 
-    try:
-        deliver_webhook.apply_async((delivery_id, attempt), queue="webhooks", countdown=countdown)
-    except Exception:
-        logger.warning("Could not publish webhook delivery %s try %s.", delivery_id, attempt, exc_info=True)
-        return False
-    return True
+    return publish_or_defer(deliver_webhook, (delivery_id, attempt), countdown=countdown, queue="webhooks")
+
+
+def webhook_retry_policy() -> RetryPolicy:
+    """WEBHOOK_RETRY_DELAYS between tries (one try more than there are delays), each varied by up
+    to WEBHOOK_RETRY_JITTER either way."""
+    delays = tuple(settings.WEBHOOK_RETRY_DELAYS)
+    return RetryPolicy(max_attempts=len(delays) + 1, delays=delays, jitter="spread", spread=settings.WEBHOOK_RETRY_JITTER)
 
 
 def webhook_retry_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed try number `attempt` (1-based), with jitter."""
-    delays = settings.WEBHOOK_RETRY_DELAYS
-    base = delays[min(attempt, len(delays)) - 1]
-    return max(0.0, base * (1 + settings.WEBHOOK_RETRY_JITTER * (2 * rand() - 1)))
+    return webhook_retry_policy().backoff(attempt, rand)
 
 
 # --- one try ------------------------------------------------------------------
@@ -235,11 +237,10 @@ def webhooks_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
                 )
                 if more:
                     transaction.on_commit(partial(webhook_publish, delivery_id, attempt + 1))
-    published = 0
     due = deliveries.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=now - grace)
-    for delivery_id, attempts in list(due.values_list("id", "attempts")[:limit]):
-        published += webhook_publish(delivery_id, attempts + 1)
-    return published
+    return publish_each(
+        ((delivery_id, attempts + 1) for delivery_id, attempts in due.values_list("id", "attempts")[:limit]), webhook_publish
+    )
 
 
 def webhook_redeliver(delivery: WebhookDelivery) -> bool:

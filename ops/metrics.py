@@ -38,17 +38,18 @@ class JobsCollector:
         completed = CounterMetricFamily("jobservice_jobs_completed", "Jobs that completed.", labels=LABELS)
         failed = CounterMetricFamily("jobservice_jobs_failed", "Jobs that failed for good.", labels=LABELS)
         running = GaugeMetricFamily("jobservice_jobs_running", "Jobs a worker is running now.", labels=LABELS)
-        waiting = GaugeMetricFamily("jobservice_jobs_waiting", "Jobs pending or retrying.", labels=LABELS)
+        waiting = GaugeMetricFamily("jobservice_jobs_waiting", "Jobs due and waiting for a worker.", labels=LABELS)
         totals: dict[tuple[str, str], dict[str, int]] = {}
         for (type_, queue, status), n in selectors.job_counts().items():
             totals.setdefault((type_, queue), {}).setdefault(status, 0)
             totals[(type_, queue)][status] += n
+        due = selectors.waiting_counts(timezone.now())
         for labels, by_status in sorted(totals.items()):
             enqueued.add_metric(list(labels), sum(by_status.values()))
             completed.add_metric(list(labels), by_status.get(JobStatus.COMPLETED, 0))
             failed.add_metric(list(labels), by_status.get(JobStatus.FAILED, 0))
             running.add_metric(list(labels), by_status.get(JobStatus.RUNNING, 0))
-            waiting.add_metric(list(labels), by_status.get(JobStatus.PENDING, 0) + by_status.get(JobStatus.RETRYING, 0))
+            waiting.add_metric(list(labels), due.get(labels, 0))
         yield from (enqueued, completed, failed, running, waiting)
 
         retries = CounterMetricFamily("jobservice_job_retries", "Attempts after the first (retries and replays).", labels=LABELS)

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from common.stats import percentile
-from jobs.models import QUEUE_FOR_PRIORITY, Job, JobAttempt, JobStatus
+from jobs.models import QUEUE_FOR_PRIORITY, Job, JobAttempt, JobStatus, waiting_for_worker
 from notifications.models import WebhookAttempt, WebhookDelivery
 
 # Histogram buckets, seconds.
@@ -21,13 +21,17 @@ def queue_of(priority: str) -> str:
     return QUEUE_FOR_PRIORITY.get(priority, priority)
 
 
-def waiting_jobs(now: datetime) -> Q:
-    """Jobs that are due and wait for a worker."""
-    return Q(status__in=(JobStatus.PENDING, JobStatus.RETRYING)) | Q(status=JobStatus.SCHEDULED, run_at__lte=now)
-
-
 def backlog_count(now: datetime) -> int:
-    return Job.objects.filter(waiting_jobs(now)).count()
+    return Job.objects.filter(waiting_for_worker(now)).count()
+
+
+def waiting_counts(now: datetime) -> dict[tuple[str, str], int]:
+    """Jobs waiting for a worker, by (type, queue)."""
+    rows = Job.objects.filter(waiting_for_worker(now)).values_list("type", "priority").annotate(n=Count("id")).order_by()
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for type_, priority, n in rows:
+        counts[(type_, queue_of(priority))] += n
+    return dict(counts)
 
 
 def failure_counts(since: datetime) -> tuple[int, int]:
@@ -52,7 +56,7 @@ def average_wait_seconds(now: datetime, since: datetime) -> tuple[float, int]:
     waiting for their first attempt (counted until now); with how many jobs that covers."""
     started = JobAttempt.objects.filter(number=1, started_at__gte=since).annotate(wait=_wait("job__"))
     done = started.aggregate(total=Sum("wait"), n=Count("id"))
-    queued = Job.objects.filter(attempts=0).filter(waiting_jobs(now)).annotate(
+    queued = Job.objects.filter(attempts=0).filter(waiting_for_worker(now)).annotate(
         wait=ExpressionWrapper(now - _due(), output_field=DurationField())
     )
     still = queued.aggregate(total=Sum("wait"), n=Count("id"))

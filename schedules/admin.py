@@ -14,7 +14,7 @@ from django_celery_beat.models import PeriodicTask
 from common.http import client_address
 from jobs.errors import InvalidJobInput, UnknownJobType
 from jobs.registry import get_job_type
-from jobs.services import audit_record
+from jobs.engine.audit import audit_record
 
 from .selectors import schedule_next_run, schedule_recent_jobs
 from .tasks import FIRE_TASK

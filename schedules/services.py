@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from jobs.authorization import system_user_get
 from jobs.models import Job, JobStatus
-from jobs.services import audit_record, job_enqueue
+from jobs.engine.audit import audit_record
+from jobs.engine.submission import job_enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -78,6 +78,20 @@ def make_user(username: str, **extra):
     return get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
 
 
+def store_names() -> list[str]:
+    """The stores the engine can run on here: both on PostgreSQL, the portable one elsewhere."""
+    return ["postgresql", "portable"] if connections["default"].vendor == "postgresql" else ["portable"]
+
+
+@pytest.fixture(params=store_names())
+def store(request):
+    """Runs the test once per store (jobs.store): the engine must behave the same on each."""
+    from jobs.store import STORES, using
+
+    with using(STORES[request.param]()) as chosen:
+        yield chosen
+
+
 @pytest.fixture
 def user(db):
     return make_user("alice")

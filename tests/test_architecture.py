@@ -9,13 +9,14 @@ import pytest
 
 from .support import ROOT
 
-OURS = {"common", "jobs", "notifications", "reports", "schedules", "ops", "config"}
+OURS = {"common", "jobs", "notifications", "reports", "schedules", "ops", "diagnostics", "config"}
 ALLOWED = {
     "common": set(),
     "jobs": {"common"},
     "notifications": {"jobs", "common"},
     "reports": {"jobs", "common"},
     "schedules": {"jobs", "common"},
+    "diagnostics": {"jobs", "common"},
     "ops": {"jobs", "notifications", "common"},
 }
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from .. import rows
+from ..store import rows
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

@@ -24,6 +24,11 @@ DESCRIPTIONS = {
 
 
 class ApiSchema(AutoSchema):
+    """drf-spectacular's AutoSchema with the error answers added. Leans on its internals, written
+    against drf-spectacular 0.30: `_get_response_bodies(direction)` returns the responses by code,
+    `_get_response_for_code(serializer, code, direction=)` builds one, `_get_paginator()`.
+    tests/test_internals.py fails loudly if these change shape."""
+
     def _error_codes(self) -> list[str]:
         codes = ["401", "403"]
         if "{" in self.path or self._get_paginator():

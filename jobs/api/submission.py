@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from common.http import client_address
 
-from .. import services
+from ..engine.submission import job_enqueue, job_enqueue_idempotent
 from ..models import Job
 from ..representation import job_path
 
@@ -49,11 +49,11 @@ def submit_job(request: Request, type_name: str, input: dict, options: dict) -> 
     }
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        job = services.job_enqueue(owner=request.user, client_address=client_address(request), **submission)
+        job = job_enqueue(owner=request.user, client_address=client_address(request), **submission)
         return accepted_response(request, job)
     if not 1 <= len(key) <= 255:
         raise serializers.ValidationError({"Idempotency-Key": ["Must be 1 to 255 characters."]})
-    job, created = services.job_enqueue_idempotent(
+    job, created = job_enqueue_idempotent(
         owner=request.user,
         idempotency_key=key,
         request_fingerprint=request_fingerprint(request),

@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 
 from common.http import client_address
 
-from .. import selectors, services
+from .. import selectors
+from ..engine import actions
 from ..models import JobStatus
 from ..authorization import job_type_visible
 from ..registry import all_job_types
@@ -63,7 +64,7 @@ class JobCancelView(APIView):
     @extend_schema(request=None, responses={200: JobSerializer, 409: OpenApiTypes.OBJECT})
     def post(self, request: Request, job_id: str) -> Response:
         job = selectors.job_get_for_user(request.user, job_id)
-        job = services.job_cancel(job, actor=request.user, client_address=client_address(request))
+        job = actions.job_cancel(job, actor=request.user, client_address=client_address(request))
         return Response(JobSerializer(job, context={"request": request}).data)
 
 

@@ -9,7 +9,8 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
-from jobs.models import DiagnosticsEffect, Job, JobAttempt, JobStatus
+from diagnostics.models import DiagnosticsEffect
+from jobs.models import Job, JobAttempt, JobStatus
 
 from ..support import wait_for
 

@@ -97,7 +97,7 @@ def wait_for_job_attempt_closed(job_id):
 
 
 def test_a_delayed_job_is_held_as_scheduled_then_runs_once_when_due(worker, api):
-    from jobs.services import jobs_dispatch_due
+    from jobs.engine.dispatch import jobs_dispatch_due
 
     job_id = api.post(
         "/api/jobs/", {"type": "diagnostics.sleep", "input": {"seconds": 0}, "delay_seconds": 1}, format="json"

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import services
+from jobs.engine import dispatch, submission
 from jobs.authorization import SUBMIT_HIGH_PRIORITY, submit_permission
 from jobs.models import AuditEvent, Job, JobStatus
 from notifications.models import WebhookDelivery, WebhookSecret
@@ -131,12 +131,12 @@ def test_the_schedules_system_account_may_submit_system_types():
 @pytest.mark.worker
 def test_a_job_whose_owner_lost_the_permission_fails_without_running(worker, user):
     user = grant(user, submit_permission("notifications.broadcast"))
-    job = services.job_enqueue(owner=user, type_name="notifications.broadcast",
+    job = submission.job_enqueue(owner=user, type_name="notifications.broadcast",
                                input={"user_ids": [user.pk], "template": "welcome"},
                                run_at=timezone.now() + timedelta(hours=1))
     user.user_permissions.clear()
     Job.objects.filter(id=job.id).update(run_at=timezone.now())
-    services.jobs_dispatch_due()
+    dispatch.jobs_dispatch_due()
 
     job = wait_for_job(job.id)
 
@@ -151,7 +151,7 @@ def test_a_system_type_slipped_in_for_a_user_fails_without_running(worker, user,
     old = timezone.now() - timedelta(days=5)
     theirs = Job.objects.create(owner=other_user, type="diagnostics.sleep", status=JobStatus.COMPLETED, completed_at=old)
     job = Job.objects.create(owner=user, type="jobs.cleanup", input={"retention_days": 1}, max_attempts=3)
-    services.job_publish(job.id, 1, job.priority)
+    dispatch.job_publish(job.id, 1, job.priority)
 
     job = wait_for_job(job.id)
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from jobs import services
+from jobs.engine import actions
 from jobs.models import AuditEvent, Job, JobAttempt, JobStatus
 
 from ..conftest import wait_for_job
@@ -109,7 +109,7 @@ def test_two_concurrent_replays_start_one_run(user, staff_user):
 
     def replay(_):
         try:
-            return services.job_replay(Job.objects.get(id=job.id), actor=staff_user)
+            return actions.job_replay(Job.objects.get(id=job.id), actor=staff_user)
         finally:
             connection.close()
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from jobs import services
+from jobs.engine import actions, dispatch, submission
 from jobs.models import Job, JobStatus
 from jobs.selectors import broker_queue_lengths
 
@@ -24,14 +24,14 @@ def user(user):
 
 
 def enqueue_backlog(user, count: int, seconds: float) -> list[str]:
-    return [services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": seconds}).id
+    return [submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": seconds}).id
             for _ in range(count)]
 
 
 @pytest.mark.worker
 def test_a_high_job_overtakes_a_normal_backlog(worker, user):
     backlog = Job.objects.filter(id__in=enqueue_backlog(user, 500, 0.05))
-    high = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="high")
+    high = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="high")
 
     high = wait_for_job(high.id, timeout=60)
     waiting_behind = backlog.filter(started_at__gt=high.started_at).count() + backlog.filter(started_at=None).count()
@@ -45,7 +45,7 @@ def test_a_high_job_overtakes_a_normal_backlog(worker, user):
 def worker_held_busy(worker, user):
     """Every worker process holds a long job until the block ends, so that what is published
     meanwhile waits in the broker."""
-    blockers = [services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 60, "steps": 600})
+    blockers = [submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 60, "steps": 600})
                 for _ in range(worker.concurrency)]
     running = Job.objects.filter(id__in=[blocker.id for blocker in blockers], status=JobStatus.RUNNING)
     wait_for(lambda: running.count() == worker.concurrency, timeout=30, message="the worker to be busy")
@@ -53,16 +53,16 @@ def worker_held_busy(worker, user):
         yield
     finally:
         for blocker in running:
-            services.job_cancel(blocker, actor=user)  # its handler stops at its next progress() call
+            actions.job_cancel(blocker, actor=user)  # its handler stops at its next progress() call
 
 
 @pytest.mark.worker
 def test_a_busy_worker_takes_high_then_normal_then_low_whatever_their_arrival(worker, user):
     with worker_held_busy(worker, user):
         # A low job first, a normal backlog, a high job last: the reverse of their priorities.
-        low = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="low")
+        low = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="low")
         backlog = Job.objects.filter(id__in=enqueue_backlog(user, 40, 0))
-        high = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="high")
+        high = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority="high")
 
     # The high job starts first and the low one last, give or take the one message each worker
     # process holds (prefetch 1).
@@ -77,13 +77,13 @@ def test_a_busy_worker_takes_high_then_normal_then_low_whatever_their_arrival(wo
 def test_the_dispatcher_publishes_again_only_messages_the_broker_lost(worker, user, settings):
     overdue = timezone.now() + timedelta(seconds=settings.JOBS_REDISPATCH_SECONDS + 1)
     with worker_held_busy(worker, user):
-        jobs = [services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority=priority)
+        jobs = [submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0}, priority=priority)
                 for priority in ("high", "high", "normal", "low")]
         wait_for(lambda: sum(broker_queue_lengths().values()) == 4, timeout=10, message="4 messages in the broker")
 
-        assert services.jobs_redispatch_lost_messages(overdue) == 0, "every message is still in the broker"
+        assert dispatch.jobs_redispatch_lost_messages(overdue) == 0, "every message is still in the broker"
         purge_queues()  # the broker loses them
-        assert services.jobs_redispatch_lost_messages(overdue) == 4
+        assert dispatch.jobs_redispatch_lost_messages(overdue) == 4
 
     for job in jobs:
         job = wait_for_job(job.id)

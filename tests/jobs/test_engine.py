@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import services
+from jobs.engine import actions, running, submission
 from jobs.context import JobContext
 from jobs.errors import AttemptSuperseded, JobCancelled
 from jobs.models import Job, JobAttempt, JobStatus
 from jobs.runner import job_run_attempt
 
-pytestmark = pytest.mark.django_db
+# Every test here runs once per store: PostgreSQL's own statements and the portable ORM ones.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("store")]
 
 
 @pytest.fixture
@@ -18,8 +19,8 @@ def pending_job(user):
 
 
 def test_a_duplicate_message_never_starts_a_job_twice(pending_job):
-    first = services.job_claim(pending_job.id, 1, worker="w1")
-    second = services.job_claim(pending_job.id, 1, worker="w2")
+    first = running.job_claim(pending_job.id, 1, worker="w1")
+    second = running.job_claim(pending_job.id, 1, worker="w2")
 
     assert first is not None and first.status == JobStatus.RUNNING
     assert second is None
@@ -27,20 +28,20 @@ def test_a_duplicate_message_never_starts_a_job_twice(pending_job):
 
 
 def test_a_message_for_a_later_attempt_cannot_skip_ahead(pending_job):
-    assert services.job_claim(pending_job.id, 2) is None
+    assert running.job_claim(pending_job.id, 2) is None
     assert Job.objects.get(id=pending_job.id).status == JobStatus.PENDING
 
 
 def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
-    services.job_claim(pending_job.id, 1)
+    running.job_claim(pending_job.id, 1)
     error = {"error_type": "X", "error_message": "boom", "traceback": ""}
-    assert services.job_retry_later(pending_job.id, 1, error, delay=0, duration_ms=1)
-    services.job_claim(pending_job.id, 2)
+    assert running.job_retry_later(pending_job.id, 1, error, delay=0, duration_ms=1)
+    running.job_claim(pending_job.id, 2)
 
     # The worker of attempt 1 comes back late and tries to finish and report.
-    assert services.job_complete(pending_job.id, 1, {"late": True}, duration_ms=5) is False
+    assert running.job_complete(pending_job.id, 1, {"late": True}, duration_ms=5) is False
     with pytest.raises(AttemptSuperseded):
-        services.job_report_progress(pending_job, 1, 50, "late")
+        running.job_report_progress(pending_job, 1, 50, "late")
 
     job = Job.objects.get(id=pending_job.id)
     assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.output is None
@@ -51,10 +52,10 @@ def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
 
 
 def test_a_finish_after_cancel_closes_the_attempt_as_cancelled(pending_job, user):
-    services.job_claim(pending_job.id, 1)
-    services.job_cancel(Job.objects.get(id=pending_job.id), actor=user)
+    running.job_claim(pending_job.id, 1)
+    actions.job_cancel(Job.objects.get(id=pending_job.id), actor=user)
 
-    assert services.job_complete(pending_job.id, 1, {"late": True}, duration_ms=7) is False
+    assert running.job_complete(pending_job.id, 1, {"late": True}, duration_ms=7) is False
     job = Job.objects.get(id=pending_job.id)
     attempt = JobAttempt.objects.get(job=job, number=1)
     assert (job.status, job.output) == (JobStatus.CANCELLED, None)
@@ -62,18 +63,18 @@ def test_a_finish_after_cancel_closes_the_attempt_as_cancelled(pending_job, user
 
 
 def test_progress_after_cancel_raises_job_cancelled(pending_job, user):
-    job = services.job_claim(pending_job.id, 1)
-    services.job_cancel(job, actor=user)
+    job = running.job_claim(pending_job.id, 1)
+    actions.job_cancel(job, actor=user)
 
     with pytest.raises(JobCancelled):
-        services.job_report_progress(job, 1, 10, "")
-    assert services.job_complete(job.id, 1, {}, 1) is False
+        running.job_report_progress(job, 1, 10, "")
+    assert running.job_complete(job.id, 1, {}, 1) is False
     assert Job.objects.get(id=job.id).status == JobStatus.CANCELLED
     assert JobAttempt.objects.get(job=job).outcome == "cancelled"
 
 
 def test_progress_is_coalesced_and_never_goes_backwards(pending_job, django_assert_max_num_queries):
-    job = services.job_claim(pending_job.id, 1)
+    job = running.job_claim(pending_job.id, 1)
     ctx = JobContext(job, 1, min_interval=60)
 
     with django_assert_max_num_queries(1):
@@ -116,11 +117,11 @@ def test_a_job_whose_type_disappeared_fails_permanently(user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_quick_job_costs_two_round_trips_on_postgresql(user):
-    """The hot path's database round trips. On PostgreSQL the claim (job UPDATE, attempt INSERT,
-    the job read back) and the completion (job UPDATE, attempt UPDATE, the job read back for the
-    live event) are one statement each, both in autocommit: no BEGIN or COMMIT round trips. Other
-    databases take the same steps as separate statements in two transactions."""
+def test_a_quick_job_costs_two_round_trips_on_postgresql(user, store):
+    """The hot path's database round trips. With the PostgreSQL store the claim (job UPDATE,
+    attempt INSERT, the job read back) and the completion (job UPDATE, attempt UPDATE, the job read
+    back for the live event) are one statement each, both in autocommit: no BEGIN or COMMIT round
+    trips. The portable store takes the same steps as separate statements in two transactions."""
     from django.db import connection
 
     job = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0}, max_attempts=5)
@@ -134,7 +135,7 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user):
         assert job_run_attempt(job.id, 1) == "completed"
 
     listing = "\n".join(sql for sql, _ in statements)
-    if connection.vendor == "postgresql":
+    if store.name == "postgresql":
         assert len(statements) == 2, listing
         assert all(autocommit for _, autocommit in statements), listing
     else:
@@ -148,7 +149,7 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, monkeypatch):
+def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, monkeypatch, store):
     """job_enqueue stores the job and its audit event together; on PostgreSQL as one INSERT
     statement in autocommit, then (after the publish) one UPDATE marks it dispatched."""
     from django.db import connection
@@ -156,7 +157,7 @@ def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, mo
     from jobs.models import AuditEvent
 
     published = []
-    monkeypatch.setattr(services, "job_publish", lambda *args, **kwargs: published.append(args) or True)
+    monkeypatch.setattr(submission, "job_publish", lambda *args, **kwargs: published.append(args) or True)
     statements = []
 
     def record(execute, sql, params, many, context):
@@ -164,10 +165,10 @@ def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, mo
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
-        job = services.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 1}, client_address="10.0.0.7")
+        job = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 1}, client_address="10.0.0.7")
 
     listing = "\n".join(sql for sql, _ in statements)
-    if connection.vendor == "postgresql":
+    if store.name == "postgresql":
         assert len(statements) == 1 and statements[0][1], listing
     stored = Job.objects.get(id=job.id)
     assert (stored.status, stored.input, stored.owner_id, stored.max_attempts) == (JobStatus.PENDING, {"seconds": 1.0, "steps": 1, "fail_attempts": 0, "error": "transient", "record_effect": False}, user.id, job.max_attempts)

@@ -7,7 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from jobs.errors import PermanentError, TransientError
-from jobs.job_types import SleepInput
+from diagnostics.job_types import SleepInput
 from jobs.registry import RetryPolicy
 
 

@@ -15,9 +15,10 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from rest_framework.test import APIClient
 
 from common.cache import cache_redis
-from jobs import services
+from jobs.engine import audit, dispatch, submission
 from jobs.errors import ActionForbidden
-from jobs.models import AuditEvent, DiagnosticsEffect, Job, JobAttempt, JobStatus
+from diagnostics.models import DiagnosticsEffect
+from jobs.models import AuditEvent, Job, JobAttempt, JobStatus
 
 from ..conftest import make_user, wait_for_job
 from ..support import ROOT, free_port
@@ -29,12 +30,12 @@ SLEEP = {"type": "diagnostics.sleep", "input": {"seconds": 0, "record_effect": T
 @pytest.mark.worker
 def test_an_inactive_owners_job_fails_on_the_worker_without_running_and_is_not_retried(worker):
     owner = make_user("leaver")
-    job = services.job_enqueue(owner=owner, type_name="diagnostics.sleep", input=SLEEP["input"],
+    job = submission.job_enqueue(owner=owner, type_name="diagnostics.sleep", input=SLEEP["input"],
                                run_at=timezone.now() + timedelta(hours=1))
     owner.is_active = False
     owner.save(update_fields=["is_active"])
     Job.objects.filter(id=job.id).update(run_at=timezone.now())  # now due: the dispatcher publishes it
-    services.jobs_dispatch_due()
+    dispatch.jobs_dispatch_due()
 
     job = wait_for_job(job.id)
 
@@ -157,7 +158,7 @@ def test_audit_events_record_actor_action_target_time_and_address(api, user, sta
 
 @pytest.mark.django_db
 def test_audit_events_are_read_only_in_the_admin(client, staff_user, user):
-    event = services.audit_record(actor=user, action="job.cancel", target="x", client_address="10.0.0.9")
+    event = audit.audit_record(actor=user, action="job.cancel", target="x", client_address="10.0.0.9")
     client.force_login(staff_user)
 
     page = client.get(f"/admin/jobs/auditevent/{event.pk}/change/")
@@ -171,7 +172,7 @@ def test_audit_events_are_read_only_in_the_admin(client, staff_user, user):
 def test_an_inactive_user_cannot_submit(user):
     user.is_active = False
     with pytest.raises(ActionForbidden):
-        services.job_enqueue(owner=user, type_name="diagnostics.sleep", input=SLEEP["input"])
+        submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input=SLEEP["input"])
     assert not Job.objects.exists()
 
 

@@ -1,20 +1,27 @@
-"""The declared moves of a job's status (jobs/transitions.py): each move is made from its source
-states and from no other, through every path that makes it (the worker's one-statement claim and
-finish on PostgreSQL, the ORM elsewhere), and no code outside that module changes a status."""
+"""The declared moves of a job's status (jobs/engine/transitions.py): each move is made from its
+source states and from no other, through every path that makes it, on both stores (the worker's
+one-statement claim and finish on PostgreSQL, the portable ORM ones), and no code outside that
+module changes a status."""
 from __future__ import annotations
 
 import ast
 
 import pytest
 
-from jobs import services
+from datetime import timedelta
+
+from django.utils import timezone
+
+from jobs.engine import actions, dispatch, running
+from jobs.engine.transitions import CANCEL, CLAIM, COMPLETE, DISCARD, FAIL, MOVES, REPLAY, RETRY, allowed_moves, move_jobs
 from jobs.errors import JobStateConflict
 from jobs.models import TERMINAL_STATUSES, Job, JobStatus
-from jobs.transitions import CANCEL, CLAIM, COMPLETE, FAIL, MOVES, REPLAY, RETRY, allowed_moves, move_jobs
 
 from ..support import ROOT
 
 ALL = list(JobStatus)
+
+pytestmark = pytest.mark.usefixtures("store")
 
 
 def job_in(user, status: JobStatus, attempts: int = 1) -> Job:
@@ -23,7 +30,8 @@ def job_in(user, status: JobStatus, attempts: int = 1) -> Job:
 
 def test_finished_jobs_leave_only_by_replay():
     for status in TERMINAL_STATUSES:
-        assert [move.name for move in allowed_moves(status)] == (["replay"] if status != JobStatus.COMPLETED else [])
+        leaving = [move.name for move in allowed_moves(status) if move.target != status]
+        assert leaving == (["replay"] if status != JobStatus.COMPLETED else [])
 
 
 def test_every_status_is_reachable_and_every_move_named_once():
@@ -51,7 +59,7 @@ def test_a_move_changes_only_jobs_in_its_source_states(user, move, status):
 @pytest.mark.parametrize("status", [s for s in ALL if s not in CLAIM.sources])
 def test_the_worker_cannot_claim_from_another_state(user, status):
     job = job_in(user, status, attempts=0)
-    assert services.job_claim(job.id, 1) is None
+    assert running.job_claim(job.id, 1) is None
     job.refresh_from_db()
     assert job.status == status and job.attempts == 0 and not job.attempt_rows.exists()
 
@@ -63,9 +71,9 @@ def test_the_worker_cannot_finish_a_job_that_is_not_running(user, finish, status
     job = job_in(user, status)
     error = {"error_type": "E", "error_message": "m", "traceback": ""}
     finished = {
-        "complete": lambda: services.job_complete(job.id, 1, {}, 5),
-        "retry": lambda: services.job_retry_later(job.id, 1, error, 1.0, 5),
-        "fail": lambda: services.job_fail(job.id, 1, error, 5),
+        "complete": lambda: running.job_complete(job.id, 1, {}, 5),
+        "retry": lambda: running.job_retry_later(job.id, 1, error, 1.0, 5),
+        "fail": lambda: running.job_fail(job.id, 1, error, 5),
     }[finish]()
     job.refresh_from_db()
     assert finished is False and job.status == status
@@ -76,9 +84,9 @@ def test_the_worker_cannot_finish_a_job_that_is_not_running(user, finish, status
 def test_the_worker_cannot_finish_another_attempt(user, move):
     job = job_in(user, JobStatus.RUNNING, attempts=2)
     error = {"error_type": "E", "error_message": "m", "traceback": ""}
-    finish = {COMPLETE: lambda: services.job_complete(job.id, 1, {}, 5),
-              RETRY: lambda: services.job_retry_later(job.id, 1, error, 1.0, 5),
-              FAIL: lambda: services.job_fail(job.id, 1, error, 5)}[move]
+    finish = {COMPLETE: lambda: running.job_complete(job.id, 1, {}, 5),
+              RETRY: lambda: running.job_retry_later(job.id, 1, error, 1.0, 5),
+              FAIL: lambda: running.job_fail(job.id, 1, error, 5)}[move]
     assert finish() is False
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and job.attempts == 2
@@ -89,7 +97,7 @@ def test_the_worker_cannot_finish_another_attempt(user, move):
 def test_a_finished_job_cannot_be_cancelled(user, status):
     job = job_in(user, status)
     with pytest.raises(JobStateConflict):
-        services.job_cancel(job, actor=user)
+        actions.job_cancel(job, actor=user)
     job.refresh_from_db()
     assert job.status == status
 
@@ -98,7 +106,26 @@ def test_a_finished_job_cannot_be_cancelled(user, status):
 @pytest.mark.parametrize("status", [s for s in ALL if s not in REPLAY.sources])
 def test_only_failed_or_cancelled_jobs_can_be_replayed(user, status):
     job = job_in(user, status)
-    assert services.job_replay(job, actor=user) is False
+    assert actions.job_replay(job, actor=user) is False
+    job.refresh_from_db()
+    assert job.status == status
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [s for s in ALL if s not in DISCARD.sources])
+def test_only_failed_jobs_can_be_discarded(user, status):
+    job = job_in(user, status)
+    assert actions.job_discard(job, actor=user) is False
+    job.refresh_from_db()
+    assert job.status == status and job.discarded_at is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [s for s in ALL if s != JobStatus.RUNNING])
+def test_the_reaper_takes_only_running_jobs(user, settings, status):
+    job = job_in(user, status)
+    Job.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.JOBS_STALL_TIMEOUT + 60))
+    assert dispatch.jobs_reap_stalled() == 0
     job.refresh_from_db()
     assert job.status == status
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from jobs import services
+from jobs.engine import submission
 from jobs.errors import InvalidJobInput
 from jobs.models import Job, JobStatus
 
@@ -20,7 +20,7 @@ from .test_dead_letters import failed_job
 ])
 def test_the_engine_refuses_unstorable_input(user, input):
     with pytest.raises(InvalidJobInput) as refused:
-        services.job_enqueue(owner=user, type_name="diagnostics.secret", input=input)
+        submission.job_enqueue(owner=user, type_name="diagnostics.secret", input=input)
     assert "NUL" in str(refused.value.errors) or "surrogate" in str(refused.value.errors)
     assert not Job.objects.exists()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from jobs import services
+from jobs.engine import actions, batches, running, submission
 from jobs.context import JobContext
 from jobs.errors import ActionForbidden
 from jobs.models import AuditEvent, Job, JobStatus
@@ -20,7 +20,7 @@ def make_recipients(count: int) -> list[int]:
 
 
 def broadcast(owner, **input) -> Job:
-    return services.job_enqueue(owner=owner, type_name="notifications.broadcast",
+    return submission.job_enqueue(owner=owner, type_name="notifications.broadcast",
                                 input={"template": "welcome", **input})
 
 
@@ -61,7 +61,7 @@ def test_all_active_skips_inactive_users_and_only_holders_of_the_permission_may_
 @pytest.fixture
 def running_parent(staff_user):
     job = broadcast(staff_user, user_ids=[1])
-    return services.job_claim(job.id, 1)
+    return running.job_claim(job.id, 1)
 
 
 def part(index: int) -> dict:
@@ -84,15 +84,15 @@ def test_children_are_created_in_bulk_and_only_once(running_parent, django_asser
 def test_parent_progress_is_the_share_of_children_finished(running_parent):
     ctx = JobContext(running_parent, 1)
     ctx.spawn_children("notifications.send_email_batch", [part(i) for i in range(4)])
-    services.job_await_children(running_parent.id, 1, {"recipients": 4}, duration_ms=1)
+    batches.job_await_children(running_parent.id, 1, {"recipients": 4}, duration_ms=1)
     children = list(Job.objects.filter(parent=running_parent).order_by("id"))
 
     Job.objects.filter(id=children[0].id).update(status=JobStatus.COMPLETED, output={"sent": 1})
-    services.job_batch_refresh(running_parent.id)
+    batches.job_batch_refresh(running_parent.id)
     assert Job.objects.get(id=running_parent.id).progress == 25
 
     Job.objects.filter(id__in=[c.id for c in children[1:]]).update(status=JobStatus.COMPLETED, output={"sent": 1})
-    services.job_batch_refresh(running_parent.id)
+    batches.job_batch_refresh(running_parent.id)
     parent = Job.objects.get(id=running_parent.id)
     assert parent.status == JobStatus.COMPLETED and parent.progress == 100
     assert parent.output["sent"] == 4 and parent.output["recipients"] == 4
@@ -102,9 +102,9 @@ def test_parent_progress_is_the_share_of_children_finished(running_parent):
 def test_cancelling_the_parent_cancels_children_that_have_not_started(running_parent, staff_user):
     JobContext(running_parent, 1).spawn_children("notifications.send_email_batch", [part(i) for i in range(3)])
     first, *rest = Job.objects.filter(parent=running_parent).order_by("id")
-    services.job_claim(first.id, 1)
+    running.job_claim(first.id, 1)
 
-    services.job_cancel(running_parent, actor=staff_user)
+    actions.job_cancel(running_parent, actor=staff_user)
 
     assert Job.objects.get(id=first.id).status == JobStatus.RUNNING, "a running child finishes"
     assert {job.status for job in Job.objects.filter(id__in=[j.id for j in rest])} == {JobStatus.CANCELLED}

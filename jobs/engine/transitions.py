@@ -2,14 +2,15 @@
 
 A move is one conditional UPDATE: it changes only jobs that are in one of its source states (and,
 where the caller holds an attempt, at that attempt: the fencing token). Zero rows means the move is
-not allowed now, or another process made a move first; callers say so explicitly. The worker's
-claim and finish statements on PostgreSQL (jobs.services) take their states from the same moves.
+not allowed now, or another process made a move first; callers say so explicitly. The store's
+claim and finish statements (jobs.store) take their states from the same moves.
 
     scheduled --release--> pending --claim--> running --complete--> completed
                            ^   retrying <--retry/lose--'  '--fail/lose--> failed
                            |      '--claim--> running
     scheduled, pending, retrying, running --cancel--> cancelled
     failed, cancelled --replay--> pending
+    failed --discard--> failed (out of the dead-letter queue, kept)
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from .models import Job, JobStatus
+from ..errors import AttemptSuperseded, JobCancelled
+from ..models import Job, JobStatus
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,9 @@ LOSE_AND_RETRY = Move("lose and retry", (JobStatus.RUNNING,), JobStatus.RETRYING
 LOSE_AND_FAIL = Move("lose and fail", (JobStatus.RUNNING,), JobStatus.FAILED)  # the reaper: heartbeat stopped, none left
 CANCEL = Move("cancel", (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RUNNING), JobStatus.CANCELLED)
 REPLAY = Move("replay", (JobStatus.FAILED, JobStatus.CANCELLED), JobStatus.PENDING)  # an operator runs it again
+DISCARD = Move("discard", (JobStatus.FAILED,), JobStatus.FAILED)  # an operator takes it out of the dead letters
 
-MOVES = (RELEASE, CLAIM, COMPLETE, RETRY, FAIL, LOSE_AND_RETRY, LOSE_AND_FAIL, CANCEL, REPLAY)
+MOVES = (RELEASE, CLAIM, COMPLETE, RETRY, FAIL, LOSE_AND_RETRY, LOSE_AND_FAIL, CANCEL, REPLAY, DISCARD)
 
 
 def move_jobs(move: Move, jobs: QuerySet[Job], **changes) -> int:
@@ -48,3 +51,15 @@ def move_jobs(move: Move, jobs: QuerySet[Job], **changes) -> int:
 
 def allowed_moves(source: JobStatus) -> list[Move]:
     return [move for move in MOVES if source in move.sources]
+
+
+def running(job_id: str, attempt: int) -> QuerySet[Job]:
+    """The job, if it is running attempt `attempt`: the fence of every write a worker makes
+    between its claim and its finish (progress, heartbeat, result file, children)."""
+    return Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
+
+
+def fenced_out_error(job_id: str) -> Exception:
+    """Why a fenced write matched nothing: the job was cancelled, or this attempt was superseded."""
+    status = Job.objects.filter(id=job_id).values_list("status", flat=True).first()
+    return JobCancelled() if status == JobStatus.CANCELLED else AttemptSuperseded()

@@ -1,4 +1,4 @@
-"""Job types that ship with the engine."""
+"""Job types for demos, tests and benchmarks."""
 from __future__ import annotations
 
 import hashlib
@@ -7,11 +7,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from .authorization import Submitters
-from .context import JobContext
-from .errors import PermanentError, TransientError
+from jobs.authorization import Submitters
+from jobs.context import JobContext
+from jobs.errors import PermanentError, TransientError
+from jobs.registry import JobInput, RetryPolicy, job_type
+
 from .models import DiagnosticsEffect
-from .registry import JobInput, RetryPolicy, job_type
 
 
 class SleepInput(JobInput):

@@ -1,0 +1,173 @@
+"""Getting work to the workers, and getting it back when it is lost.
+
+- publish_or_defer: send a task message; a broker that is down costs only time (jobs and webhook
+  tries alike stay due in the database, and a dispatcher publishes them again).
+- jobs_dispatch_due (beat, every second): scheduled jobs whose run_at has come, publishes that
+  failed, and messages the broker lost.
+- jobs_reap_stalled (beat, every few seconds): running jobs whose heartbeat stopped get their next
+  attempt, or fail as lost when none is left.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from ..models import Job, JobAttempt, JobStatus, job_route
+from ..store import store
+from .. import events
+from . import hooks
+from .transitions import LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, move_jobs
+
+logger = logging.getLogger(__name__)
+
+
+def publish_or_defer(task, args: tuple, *, countdown: float | None = None, **route) -> bool:
+    """Send `task(*args)` to the broker. When the broker cannot take it, log and return False: the
+    caller's row stays due in the database, and its dispatcher publishes it again."""
+    try:
+        task.apply_async(args, countdown=countdown, **route)
+    except Exception:
+        logger.warning("Could not publish %s%r; the dispatcher will retry.", task.name, args, exc_info=True)
+        return False
+    return True
+
+
+def publish_each(due: Iterable[tuple], publish: Callable[..., bool]) -> int:
+    """Publish every due item (a row of `publish`'s arguments); how many the broker took."""
+    return sum(bool(publish(*item)) for item in list(due))
+
+
+def job_publish(job_id: str, attempt: int, priority: str, countdown: float | None = None) -> bool:
+    """Hand "run job X, attempt N" to the broker and record that it was dispatched."""
+    from ..tasks import run_job
+
+    if not publish_or_defer(run_job, (job_id, attempt), countdown=countdown, **job_route(priority)):
+        return False
+    store().mark_dispatched(job_id, timezone.now())
+    return True
+
+
+def jobs_publish_new(job_ids: list[str]) -> None:
+    """Publish first attempts of many jobs, then mark them dispatched in one UPDATE; stops at the
+    first publish the broker refuses (the dispatcher publishes the rest)."""
+    from ..tasks import run_job
+
+    priorities = dict(Job.objects.filter(id__in=job_ids).values_list("id", "priority"))
+    published = []
+    for job_id in job_ids:
+        if not publish_or_defer(run_job, (job_id, 1), **job_route(priorities[job_id])):
+            break
+        published.append(job_id)
+    Job.objects.filter(id__in=published, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+
+
+def jobs_dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
+    """Publish what is due: scheduled jobs whose run_at has come, and jobs whose publish was lost."""
+    now = now or timezone.now()
+    published = 0
+    due_ids = Job.objects.filter(status=JobStatus.SCHEDULED, run_at__lte=now).values_list("id", flat=True)[:limit]
+    for job_id in list(due_ids):
+        if move_jobs(RELEASE, Job.objects.filter(id=job_id)):
+            job = Job.objects.only("attempts", "priority").get(id=job_id)
+            published += job_publish(job_id, job.attempts + 1, job.priority)
+
+    grace = now - timedelta(seconds=settings.JOBS_DISPATCH_GRACE_SECONDS)
+    lost = Job.objects.filter(dispatched_at__isnull=True).filter(
+        Q(status=JobStatus.PENDING, created_at__lt=grace) | Q(status=JobStatus.RETRYING, next_retry_at__lt=grace)
+    )
+    published += publish_each(
+        ((job_id, attempts + 1, priority) for job_id, attempts, priority in lost.values_list("id", "attempts", "priority")[:limit]),
+        job_publish,
+    )
+    return published + jobs_redispatch_lost_messages(now, limit)
+
+
+def jobs_redispatch_lost_messages(now: datetime, limit: int = 500) -> int:
+    """Publish again jobs whose message the broker lost (a Redis restart without persistence, a
+    failover). The evidence: a queue holding fewer messages than jobs that have waited on it for
+    longer than JOBS_REDISPATCH_SECONDS. A job that did have its message gets two; the second is
+    dropped at claim, so a false alarm costs one UPDATE per job."""
+    from ..selectors import broker_queue_lengths
+
+    stale = now - timedelta(seconds=settings.JOBS_REDISPATCH_SECONDS)
+    overdue = Job.objects.filter(dispatched_at__lt=stale).filter(
+        Q(status=JobStatus.PENDING) | Q(status=JobStatus.RETRYING, next_retry_at__lt=stale)
+    )
+    # One grouped count per tick; the broker is asked only when some job is overdue at all.
+    overdue_by_priority = dict(overdue.values_list("priority").annotate(n=Count("id")).order_by())
+    if not overdue_by_priority:
+        return 0
+    # On RabbitMQ every priority shares one queue: its length is compared with all of them.
+    priorities_by_queue = defaultdict(list)
+    for priority in overdue_by_priority:
+        priorities_by_queue[job_route(priority)["queue"]].append(priority)
+    published = 0
+    lengths = broker_queue_lengths()
+    for queue, priorities in priorities_by_queue.items():
+        in_broker = lengths.get(queue)
+        if in_broker is None or in_broker >= sum(overdue_by_priority[p] for p in priorities):
+            continue
+        waiting = overdue.filter(priority__in=priorities).values_list("id", "attempts", "priority")
+        for job_id, attempts, priority in list(waiting[:limit]):
+            if job_publish(job_id, attempts + 1, priority):
+                Job.objects.filter(id=job_id).update(dispatched_at=timezone.now())
+                published += 1
+    if published:
+        logger.warning("Re-published %s jobs whose broker messages were lost.", published)
+    return published
+
+
+def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
+    """Running jobs whose heartbeat stopped (worker killed, machine gone) become a new attempt,
+    or fail with "worker lost" when their attempts are used up."""
+    from .batches import job_batch_refresh
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT)
+    stalled = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    # A batch parent is quiet by design while its children run: bring it up to date instead.
+    for parent_id in list(stalled.filter(children__isnull=False).values_list("id", flat=True).distinct()[:limit]):
+        job_batch_refresh(parent_id)
+    reaped = 0
+    for job_id, attempt in list(stalled.filter(children__isnull=True).values_list("id", "attempts")[:limit]):
+        reaped += _job_reap(job_id, attempt, now, cutoff)
+    if reaped:
+        logger.warning("Reaped %s stalled jobs.", reaped)
+    return reaped
+
+
+def _job_reap(job_id: str, attempt: int, now: datetime, cutoff: datetime) -> bool:
+    error = {
+        "error_type": "jobs.errors.WorkerLost",
+        "error_message": f"Worker lost: no heartbeat for {settings.JOBS_STALL_TIMEOUT} s during attempt {attempt}.",
+        "traceback": "",
+    }
+    job = Job.objects.only("max_attempts", "priority").get(id=job_id)
+    retry = attempt < job.max_attempts
+    fenced = Job.objects.filter(id=job_id, attempts=attempt, heartbeat_at__lt=cutoff)
+    fields = dict(error_type=error["error_type"], error_message=error["error_message"])
+    with transaction.atomic():
+        if retry:
+            moved = move_jobs(LOSE_AND_RETRY, fenced, next_retry_at=now, dispatched_at=None, heartbeat_at=None, **fields)
+        else:
+            moved = move_jobs(LOSE_AND_FAIL, fenced, completed_at=now, **fields)
+        if not moved:
+            return False
+        JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
+            outcome=JobAttempt.Outcome.LOST, finished_at=now, **error
+        )
+        job = Job.objects.get(id=job_id)
+        if retry:
+            events.job_changed(job)
+            transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
+        else:
+            hooks.job_ended(job)
+    return True

@@ -1,0 +1,91 @@
+"""The performance and schema code that leans on library internals, each piece in one module with
+the version it was written against: these tests fail loudly when an upgrade changes the shape of
+an internal, instead of the code silently doing something else."""
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from .support import ROOT
+
+
+def test_the_sync_middleware_chain_override_still_applies():
+    """config/asgi.py builds Django's middleware chain for sync code (Django 5.2 internals)."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.base import BaseHandler
+
+    from config.asgi import SyncViewsASGIHandler
+
+    assert "is_async" in inspect.signature(BaseHandler.load_middleware).parameters
+    assert "get_response_async" in vars(ASGIHandler)
+    handler = SyncViewsASGIHandler()
+    assert handler._middleware_chain is not None
+    assert not inspect.iscoroutinefunction(handler._middleware_chain), "the chain must be sync: one thread hop per request"
+
+
+def test_a_served_process_freezes_what_it_loaded():
+    """config/asgi.py calls gc.freeze() once the app is loaded."""
+    code = "import gc, config.asgi; print(gc.get_freeze_count())"
+    frozen = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert int(frozen.stdout.strip().splitlines()[-1]) > 10_000
+
+
+def test_the_cache_client_internal_still_has_its_shape():
+    """common/cache.py (Django 5.2's RedisCache._cache.get_client)."""
+    import redis
+    from django.core.cache import cache
+
+    from common.cache import cache_redis
+
+    assert "write" in inspect.signature(cache._cache.get_client).parameters
+    assert isinstance(cache_redis("probe"), redis.Redis)
+
+
+def test_the_schema_internals_still_have_their_shape():
+    """jobs/api/schema.py (drf-spectacular 0.30's AutoSchema internals)."""
+    from drf_spectacular.openapi import AutoSchema
+
+    assert "direction" in inspect.signature(AutoSchema._get_response_bodies).parameters
+    assert "direction" in inspect.signature(AutoSchema._get_response_for_code).parameters
+    assert callable(AutoSchema._get_paginator)
+
+
+@pytest.mark.django_db
+def test_rows_built_by_hand_equal_the_orms(user):
+    """jobs/store/rows.py (Django 5.2's Model.from_db and field converters): a job read through the
+    hand-written path equals the ORM's, field by field."""
+    from jobs.models import Job
+    from jobs.store import rows
+
+    job = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 1}, output={"a": [1, 2]})
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {rows.columns(Job)} FROM {connection.ops.quote_name(Job._meta.db_table)} WHERE id = %s", [job.id])
+        built, rest = rows.model_from_row(Job, cursor.fetchone())
+    orm = Job.objects.get(id=job.id)
+    assert rest == ()
+    assert not built._state.adding and built._state.db == connection.alias
+    for field in Job._meta.concrete_fields:
+        assert getattr(built, field.attname) == getattr(orm, field.attname), field.name
+
+
+@pytest.mark.django_db
+def test_the_insert_compiled_once_stores_what_save_would(user):
+    """jobs/store/rows.py (Django 5.2's InsertQuery and instance._state): rows inserted by the
+    compiled statement read back as saved, and the instances look saved."""
+    from jobs.engine.audit import audit_event
+    from jobs.models import AuditEvent, Job
+    from jobs.store import rows
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement INSERT is PostgreSQL's")
+    job = Job(owner=user, type="diagnostics.sleep", input={"seconds": 2})
+    audit = audit_event(actor=user, action="job.enqueue", job=job, details={"x": 1})
+    rows.insert_in_one_statement(job, audit)
+    assert not job._state.adding and job._state.db == connection.alias
+    stored = Job.objects.get(id=job.id)
+    assert (stored.input, stored.owner_id, stored.created_at) == ({"seconds": 2}, user.id, job.created_at)
+    assert AuditEvent.objects.get(job_id=job.id).details == {"x": 1}
