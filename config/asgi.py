@@ -25,7 +25,8 @@ class SyncViewsASGIHandler(ASGIHandler):
     would wait behind every other one at each database or Redis answer (the long tail of latency).
 
     Leans on Django internals, written against Django 5.2: `BaseHandler.load_middleware(is_async)`
-    builds `self._middleware_chain`, and `ASGIHandler.get_response_async` is what calls it.
+    builds `self._middleware_chain`, and `ASGIHandler` answers each request through
+    `get_response_async` (defined on BaseHandler), which this class overrides.
     tests/test_internals.py fails loudly if either changes shape."""
 
     def __init__(self):

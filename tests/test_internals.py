@@ -21,7 +21,8 @@ def test_the_sync_middleware_chain_override_still_applies():
     from config.asgi import SyncViewsASGIHandler
 
     assert "is_async" in inspect.signature(BaseHandler.load_middleware).parameters
-    assert "get_response_async" in vars(ASGIHandler)
+    assert "get_response_async" in vars(BaseHandler)
+    assert "self.get_response_async(" in inspect.getsource(ASGIHandler), "ASGIHandler must still route each request through it"
     handler = SyncViewsASGIHandler()
     assert handler._middleware_chain is not None
     assert not inspect.iscoroutinefunction(handler._middleware_chain), "the chain must be sync: one thread hop per request"
