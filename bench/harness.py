@@ -82,7 +82,7 @@ def forget_jobs(user) -> None:
         Job.objects.filter(id__in=ids).delete()
 
 
-# The README's recommendation for the web tier: one uvicorn process per core.
+# The web tier docs/operations.md recommends: one uvicorn process per core.
 WEB_WORKERS = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/http_enqueue.py [--seconds 15] [--connections 16]
 
-Needs wrk (apt-get install wrk). The server is uvicorn with the README's process count (one per
+Needs wrk (apt-get install wrk). The server is uvicorn with the process count docs/operations.md recommends (one per
 core; WEB_CONCURRENCY overrides, --workers too) for both endpoints; no Celery worker runs, so the
 web side is measured alone (the queued jobs are purged afterwards). wrk's keep-alive connections
 stay with the uvicorn process that accepted them, so one run may load the processes unevenly: each

@@ -149,6 +149,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
     # The web server, worker and beat share one file: WAL lets readers run beside the writer,
     # IMMEDIATE transactions take the write lock up front instead of failing mid-transaction.
     DATABASES["default"]["OPTIONS"] = {
