@@ -161,8 +161,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
     # Django's psycopg pool, per process: a request borrows a connection instead of opening one
-    # (under ASGI, persistent connections would pile up one per thread). With conn_health_checks
-    # Django has the pool replace a connection the server dropped before handing it out.
+    # (under ASGI, persistent connections would pile up one per thread). The pool's check replaces
+    # a connection the server dropped before handing it out; config/postgresql/ is Django's backend
+    # with a check that recovers in a second when the server drops them all.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
@@ -175,6 +176,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # their connection after two runs: PostgreSQL then skips parsing and planning them. Turn off
     # behind a pooler in transaction mode that cannot keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 
 # --- Redis, Celery, Channels -------------------------------------------------
 

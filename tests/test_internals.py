@@ -90,3 +90,43 @@ def test_the_insert_compiled_once_stores_what_save_would(user):
     stored = Job.objects.get(id=job.id)
     assert (stored.input, stored.owner_id, stored.created_at) == ({"seconds": 2}, user.id, job.created_at)
     assert AuditEvent.objects.get(job_id=job.id).details == {"x": 1}
+
+
+def test_the_pool_check_recovers_when_the_server_drops_every_connection():
+    """config/postgresql/base.py (psycopg-pool 3.3's pooled connection `_pool` and `check()`): with eight
+    idle connections killed at once, the next borrow gets a live one instead of timing out (the
+    stock check backs off 1+2+4 s, one dead connection at a time, past this pool's 5 s)."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    from config.postgresql.base import check_and_sweep
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's")
+    params = {**connection.get_connection_params(), "application_name": "pool-check-test", "autocommit": True}
+    params.pop("cursor_factory", None)
+    pool = ConnectionPool(kwargs=params, min_size=8, max_size=8, timeout=5, check=check_and_sweep, open=True)
+    try:
+        pool.wait(timeout=10)
+        with psycopg.connect(**params) as killer:
+            killed = killer.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'pool-check-test' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert killed == 8
+        with pool.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        pool.close()
+
+
+def test_django_hands_the_pool_our_check():
+    """config/postgresql/base.py (Django 5.2 builds the pool; psycopg-pool 3.3 keeps `_check`)."""
+    from django.conf import settings
+
+    from config.postgresql.base import check_and_sweep
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's")
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"], "Django must still ask the pool to check"
+    assert connection.pool._check is check_and_sweep
