@@ -93,6 +93,13 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["owner", "-id"], name="job_owner_recent"),
             models.Index(fields=["status", "created_at"], name="job_status_created"),
+            # The time windows of the metrics' fold, the alert rules and the cleanup.
+            models.Index(fields=["created_at"], name="job_created"),
+            models.Index(fields=["completed_at"], name="job_completed"),
+            # The dead-letter queue, newest first: its count, its admin list and its error figures
+            # read from the index alone (PostgreSQL; elsewhere the include is ignored).
+            models.Index(fields=["-id"], include=["type", "error_type"], name="job_dead_letters",
+                         condition=models.Q(status="failed", discarded_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["owner", "idempotency_key"], name="one_job_per_idempotency_key"),
@@ -151,6 +158,10 @@ class JobAttempt(models.Model):
         ordering = ["job", "number"]
         constraints = [
             models.UniqueConstraint(fields=["job", "number"], name="one_row_per_attempt"),
+        ]
+        indexes = [
+            models.Index(fields=["started_at"], name="attempt_started"),
+            models.Index(fields=["finished_at"], name="attempt_finished"),
         ]
 
     def __str__(self) -> str:

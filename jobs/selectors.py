@@ -20,8 +20,10 @@ def job_get_for_user(user: Any, job_id: str) -> Job:
     return jobs_visible_to(user).get(id=job_id)
 
 
-def job_list(user: Any, *, status: str | None = None, type_name: str | None = None) -> QuerySet[Job]:
+def job_list(user: Any, *, status: str | None = None, type_name: str | None = None, before: str | None = None) -> QuerySet[Job]:
     jobs = jobs_visible_to(user)
+    if before:
+        jobs = jobs.filter(id__lt=before)  # ids sort by creation time
     if status:
         jobs = jobs.filter(status=status)
     if type_name:

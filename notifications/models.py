@@ -56,7 +56,10 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
+            models.Index(fields=["finished_at"], name="webhook_delivery_finished"),  # the metrics' fold
+        ]
         verbose_name_plural = "webhook deliveries"
         permissions = [("redeliver_webhookdelivery", "Can redeliver webhook events")]
 
@@ -80,6 +83,7 @@ class WebhookAttempt(models.Model):
     class Meta:
         ordering = ["delivery", "number"]
         constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="one_row_per_webhook_try")]
+        indexes = [models.Index(fields=["started_at"], name="webhook_try_started")]  # the metrics' fold
 
     def __str__(self) -> str:
         return f"{self.delivery_id} try {self.number} ({self.status_code or self.error[:40]})"

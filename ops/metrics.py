@@ -2,8 +2,9 @@
 so every web process answers the same figures however many workers there are, and nothing is
 kept in process memory (no multiprocess mode, no counters lost on restart).
 
-Counters are counts of rows (jobs, attempts, webhook tries): they only grow, except when the
-cleanup schedule removes old jobs, which Prometheus sees as a counter reset (rate() copes)."""
+Counters and histograms come from the rollups (ops/rollups.py): totals of the folded minutes plus
+the few unfolded ones, so a scrape costs the same with a month of history as with an hour, and a
+counter only grows (the cleanup of old jobs does not lower it). Gauges count the active rows."""
 from __future__ import annotations
 
 import hmac
@@ -18,7 +19,8 @@ from jobs.authorization import VIEW_METRICS, is_operator
 from jobs.models import JobStatus
 from jobs.selectors import broker_queue_lengths
 
-from . import selectors
+from . import rollups, selectors
+from .rollups import BUCKET_LABELS
 from .models import Alert
 
 LABELS = ["type", "queue"]
@@ -27,38 +29,38 @@ LABELS = ["type", "queue"]
 def _histogram(name: str, documentation: str, data: dict) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, documentation, labels=LABELS)
     for labels, (counts, total) in sorted(data.items()):
-        bounds = [str(b) for b in selectors.BUCKETS] + ["+Inf"]
-        family.add_metric(list(labels), list(zip(bounds, counts)), total)
+        family.add_metric(list(labels), list(zip(BUCKET_LABELS, counts)), total)
+    return family
+
+
+def _by_labels(family, values: dict[tuple[str, str], int], every: set[tuple[str, str]]):
+    for labels in sorted(every):
+        family.add_metric(list(labels), values.get(labels, 0))
     return family
 
 
 class JobsCollector:
     def collect(self):
-        enqueued = CounterMetricFamily("jobservice_jobs_enqueued", "Jobs submitted (rows in the job table).", labels=LABELS)
-        completed = CounterMetricFamily("jobservice_jobs_completed", "Jobs that completed.", labels=LABELS)
-        failed = CounterMetricFamily("jobservice_jobs_failed", "Jobs that failed for good.", labels=LABELS)
-        running = GaugeMetricFamily("jobservice_jobs_running", "Jobs a worker is running now.", labels=LABELS)
-        waiting = GaugeMetricFamily("jobservice_jobs_waiting", "Jobs due and waiting for a worker.", labels=LABELS)
-        totals: dict[tuple[str, str], dict[str, int]] = {}
-        for (type_, queue, status), n in selectors.job_counts().items():
-            totals.setdefault((type_, queue), {}).setdefault(status, 0)
-            totals[(type_, queue)][status] += n
-        due = selectors.waiting_counts(timezone.now())
-        for labels, by_status in sorted(totals.items()):
-            enqueued.add_metric(list(labels), sum(by_status.values()))
-            completed.add_metric(list(labels), by_status.get(JobStatus.COMPLETED, 0))
-            failed.add_metric(list(labels), by_status.get(JobStatus.FAILED, 0))
-            running.add_metric(list(labels), by_status.get(JobStatus.RUNNING, 0))
-            waiting.add_metric(list(labels), due.get(labels, 0))
-        yield from (enqueued, completed, failed, running, waiting)
+        now = timezone.now()
+        figures = rollups.totals(now)
+        enqueued = selectors.counters(figures, "enqueued")
+        completed = selectors.counters(figures, JobStatus.COMPLETED)
+        failed = selectors.counters(figures, JobStatus.FAILED)
+        running = selectors.running_counts()
+        waiting = selectors.waiting_counts(now)
+        every = set(enqueued) | set(running) | set(waiting)
+        yield _by_labels(CounterMetricFamily("jobservice_jobs_enqueued", "Jobs submitted.", labels=LABELS), enqueued, every)
+        yield _by_labels(CounterMetricFamily("jobservice_jobs_completed", "Jobs that completed.", labels=LABELS), completed, every)
+        yield _by_labels(CounterMetricFamily("jobservice_jobs_failed", "Jobs that failed for good.", labels=LABELS), failed, every)
+        yield _by_labels(GaugeMetricFamily("jobservice_jobs_running", "Jobs a worker is running now.", labels=LABELS), running, every)
+        yield _by_labels(GaugeMetricFamily("jobservice_jobs_waiting", "Jobs due and waiting for a worker.", labels=LABELS), waiting, every)
 
-        retries = CounterMetricFamily("jobservice_job_retries", "Attempts after the first (retries and replays).", labels=LABELS)
-        for labels, n in sorted(selectors.retry_counts().items()):
-            retries.add_metric(list(labels), n)
-        yield retries
+        retries = selectors.counters(figures, "retries")
+        yield _by_labels(CounterMetricFamily("jobservice_job_retries", "Attempts after the first (retries and replays).", labels=LABELS),
+                         retries, set(retries))
 
-        yield _histogram("jobservice_job_processing_seconds", "Duration of finished attempts.", selectors.processing_histograms())
-        yield _histogram("jobservice_job_waiting_seconds", "From due to the start of the first attempt.", selectors.waiting_histograms())
+        yield _histogram("jobservice_job_processing_seconds", "Duration of finished attempts.", selectors.histograms(figures, "processing"))
+        yield _histogram("jobservice_job_waiting_seconds", "From due to the start of the first attempt.", selectors.histograms(figures, "waiting"))
 
         queue_length = GaugeMetricFamily("jobservice_queue_length", "Messages waiting in the broker queue.", labels=["queue"])
         for queue, length in sorted(broker_queue_lengths().items()):
@@ -67,14 +69,14 @@ class JobsCollector:
         yield queue_length
 
         yield GaugeMetricFamily("jobservice_dead_letters", "Failed jobs not yet replayed or discarded.", value=selectors.dead_letter_count())
-        yield GaugeMetricFamily("jobservice_backlog", "Due jobs waiting for a worker.", value=selectors.backlog_count(timezone.now()))
+        yield GaugeMetricFamily("jobservice_backlog", "Due jobs waiting for a worker.", value=sum(waiting.values()))
 
-        deliveries = GaugeMetricFamily("jobservice_webhook_deliveries", "Webhook deliveries by status.", labels=["status"])
-        for status, n in sorted(selectors.webhook_delivery_counts().items()):
+        deliveries = GaugeMetricFamily("jobservice_webhook_deliveries", "Webhook deliveries by status (in flight now; ended ever).", labels=["status"])
+        for status, n in sorted(selectors.webhook_delivery_counts(figures).items()):
             deliveries.add_metric([status], n)
         yield deliveries
         tries = CounterMetricFamily("jobservice_webhook_attempts", "Webhook tries by outcome (2xx..5xx, error).", labels=["outcome"])
-        for outcome, n in sorted(selectors.webhook_attempt_outcomes().items()):
+        for outcome, n in sorted(selectors.webhook_attempt_outcomes(figures).items()):
             tries.add_metric([outcome], n)
         yield tries
 

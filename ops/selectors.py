@@ -1,24 +1,24 @@
 """Operational figures, read from the database (and the broker) when asked: the same numbers for
-/metrics, the admin dashboard and the alert rules, whichever process asks."""
+/metrics, the admin dashboard and the alert rules, whichever process asks. Counters and histograms
+come from the rollups (ops/rollups.py); gauges count the few active rows through their indexes;
+windows (the alert rules' last minutes) read the tables through their time indexes. None of them
+reads the whole history."""
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
-from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from common.stats import percentile
-from jobs.models import QUEUE_FOR_PRIORITY, Job, JobAttempt, JobStatus, waiting_for_worker
-from notifications.models import WebhookAttempt, WebhookDelivery
+from jobs.models import TERMINAL_STATUSES, WAITING_STATUSES, Job, JobAttempt, JobStatus, waiting_for_worker
+from notifications.models import WebhookDelivery
 
-# Histogram buckets, seconds.
-BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+from . import rollups
+from .rollups import BUCKET_LABELS, Figures, Key, queue_of
 
-
-def queue_of(priority: str) -> str:
-    return QUEUE_FOR_PRIORITY.get(priority, priority)
+IN_FLIGHT_DELIVERIES = (WebhookDelivery.Status.PENDING, WebhookDelivery.Status.SENDING)
 
 
 def backlog_count(now: datetime) -> int:
@@ -27,11 +27,25 @@ def backlog_count(now: datetime) -> int:
 
 def waiting_counts(now: datetime) -> dict[tuple[str, str], int]:
     """Jobs waiting for a worker, by (type, queue)."""
-    rows = Job.objects.filter(waiting_for_worker(now)).values_list("type", "priority").annotate(n=Count("id")).order_by()
+    return _by_type_and_queue(Job.objects.filter(waiting_for_worker(now)))
+
+
+def running_counts() -> dict[tuple[str, str], int]:
+    """Jobs a worker is running now, by (type, queue)."""
+    return _by_type_and_queue(Job.objects.filter(status=JobStatus.RUNNING))
+
+
+def _by_type_and_queue(jobs) -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    for type_, priority, n in rows:
+    for type_, priority, n in jobs.values_list("type", "priority").annotate(n=Count("id")).order_by():
         counts[(type_, queue_of(priority))] += n
     return dict(counts)
+
+
+def active_status_counts() -> dict[str, int]:
+    """Jobs in each status that is not final (the few rows the status index finds)."""
+    rows = Job.objects.filter(status__in=WAITING_STATUSES | {JobStatus.RUNNING}).values_list("status").annotate(n=Count("id")).order_by()
+    return dict(rows)
 
 
 def failure_counts(since: datetime) -> tuple[int, int]:
@@ -41,23 +55,15 @@ def failure_counts(since: datetime) -> tuple[int, int]:
     return totals["failed"], totals["finished"]
 
 
-def _due(prefix: str = ""):
-    """When a job became due: its creation, or its run_at when that is later."""
-    created = F(f"{prefix}created_at")
-    return Greatest(created, Coalesce(F(f"{prefix}run_at"), created))
-
-
-def _wait(prefix: str = ""):
-    return ExpressionWrapper(F("started_at") - _due(prefix), output_field=DurationField())
-
-
 def average_wait_seconds(now: datetime, since: datetime) -> tuple[float, int]:
     """Average wait of jobs whose first attempt started since `since`, and of the due jobs still
     waiting for their first attempt (counted until now); with how many jobs that covers."""
-    started = JobAttempt.objects.filter(number=1, started_at__gte=since).annotate(wait=_wait("job__"))
+    started = JobAttempt.objects.filter(number=1, started_at__gte=since).annotate(
+        wait=ExpressionWrapper(F("started_at") - rollups.due("job__"), output_field=DurationField())
+    )
     done = started.aggregate(total=Sum("wait"), n=Count("id"))
     queued = Job.objects.filter(attempts=0).filter(waiting_for_worker(now)).annotate(
-        wait=ExpressionWrapper(now - _due(), output_field=DurationField())
+        wait=ExpressionWrapper(now - rollups.due(), output_field=DurationField())
     )
     still = queued.aggregate(total=Sum("wait"), n=Count("id"))
     count = done["n"] + still["n"]
@@ -65,95 +71,83 @@ def average_wait_seconds(now: datetime, since: datetime) -> tuple[float, int]:
     return (total / count if count else 0.0), count
 
 
-def job_counts() -> dict[tuple[str, str, str], int]:
-    """Jobs by (type, queue, status)."""
-    rows = Job.objects.values_list("type", "priority", "status").annotate(n=Count("id")).order_by()
-    return {(type_, queue_of(priority), status): n for type_, priority, status, n in rows}
-
-
 def dead_letter_count() -> int:
     return Job.objects.filter(status=JobStatus.FAILED, discarded_at__isnull=True).count()
 
 
-def retry_counts() -> dict[tuple[str, str], int]:
-    """Attempts after the first (retries, and replays), by (type, queue)."""
-    rows = JobAttempt.objects.filter(number__gt=1).values_list("job__type", "job__priority").annotate(n=Count("id")).order_by()
-    return {(type_, queue_of(priority)): n for type_, priority, n in rows}
+def counters(figures: Figures, name: str) -> dict[tuple[str, str], int]:
+    """One counter by (type, queue)."""
+    return {(key.type, key.queue): count for key, (count, _) in figures.items() if key.name == name}
 
 
-def _histograms(rows, value_name: str) -> dict[tuple[str, str], tuple[list[int], float]]:
-    """{(type, queue): (cumulative bucket counts incl. +Inf, sum in seconds)} from rows that carry
-    one count per bucket (b0..bN, inf) and a sum."""
+def histograms(figures: Figures, name: str) -> dict[tuple[str, str], tuple[list[int], float]]:
+    """{(type, queue): (cumulative bucket counts incl. +Inf, sum in seconds)}."""
+    per_bucket: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(BUCKET_LABELS))
+    sums: dict[tuple[str, str], float] = defaultdict(float)
+    for key, (count, seconds) in figures.items():
+        if key.name == name:
+            per_bucket[(key.type, key.queue)][BUCKET_LABELS.index(key.label)] += count
+            sums[(key.type, key.queue)] += seconds
     result = {}
-    for row in rows:
-        counts = [row[f"b{i}"] for i in range(len(BUCKETS))] + [row["inf"]]
-        total = row[value_name]
-        seconds = total.total_seconds() if isinstance(total, timedelta) else (total or 0) / 1000
-        result[(row["job__type"], queue_of(row["job__priority"]))] = (counts, seconds)
+    for labels, counts in per_bucket.items():
+        cumulative, running = [], 0
+        for count in counts:
+            running += count
+            cumulative.append(running)
+        result[labels] = (cumulative, sums[labels])
     return result
 
 
-def processing_histograms() -> dict[tuple[str, str], tuple[list[int], float]]:
-    """Duration of every finished attempt, by job type and queue."""
-    buckets = {f"b{i}": Count("id", filter=Q(duration_ms__lte=int(b * 1000))) for i, b in enumerate(BUCKETS)}
-    rows = (
-        JobAttempt.objects.filter(duration_ms__isnull=False)
-        .values("job__type", "job__priority")
-        .annotate(**buckets, inf=Count("id"), total_ms=Sum("duration_ms"))
-        .order_by()
-    )
-    return _histograms(rows, "total_ms")
+def webhook_delivery_counts(figures: Figures) -> dict[str, int]:
+    """Deliveries in flight (counted now) and ended (counted as they end)."""
+    rows = WebhookDelivery.objects.filter(status__in=IN_FLIGHT_DELIVERIES).values_list("status").annotate(n=Count("id")).order_by()
+    counts = dict.fromkeys(WebhookDelivery.Status.values, 0) | dict(rows)
+    for key, (count, _) in figures.items():
+        if key.name == "webhook_deliveries":
+            counts[key.label] += count
+    return counts
 
 
-def waiting_histograms() -> dict[tuple[str, str], tuple[list[int], float]]:
-    """Time from becoming due to the start of the first attempt, by job type and queue."""
-    buckets = {f"b{i}": Count("id", filter=Q(wait__lte=timedelta(seconds=b))) for i, b in enumerate(BUCKETS)}
-    rows = (
-        JobAttempt.objects.filter(number=1)
-        .annotate(wait=_wait("job__"))
-        .values("job__type", "job__priority")
-        .annotate(**buckets, inf=Count("id"), total_wait=Sum("wait"))
-        .order_by()
-    )
-    return _histograms(rows, "total_wait")
-
-
-def webhook_delivery_counts() -> dict[str, int]:
-    rows = WebhookDelivery.objects.values_list("status").annotate(n=Count("id")).order_by()
-    return {status: n for status, n in rows}
-
-
-def webhook_attempt_outcomes() -> dict[str, int]:
+def webhook_attempt_outcomes(figures: Figures) -> dict[str, int]:
     """Webhook tries by outcome: 2xx, 3xx, 4xx, 5xx, or error (no answer)."""
-    outcomes: dict[str, int] = defaultdict(int)
-    for code, n in WebhookAttempt.objects.filter(duration_ms__isnull=False).values_list("status_code").annotate(n=Count("id")).order_by():
-        outcomes[f"{code // 100}xx" if code else "error"] += n
-    return dict(outcomes)
+    return {key.label: count for key, (count, _) in figures.items() if key.name == "webhook_tries"}
 
 
-def type_summary(since: datetime) -> list[dict]:
-    """Per job type since `since`: finished, completed, failed, success rate and p95 processing
-    time of completed attempts (nearest rank)."""
-    finished = (
-        Job.objects.filter(completed_at__gte=since, status__in=(JobStatus.COMPLETED, JobStatus.FAILED))
-        .values_list("type")
-        .annotate(completed=Count("id", filter=Q(status=JobStatus.COMPLETED)), failed=Count("id", filter=Q(status=JobStatus.FAILED)))
-        .order_by("type")
-    )
-    durations: dict[str, list[int]] = defaultdict(list)
-    attempts = JobAttempt.objects.filter(finished_at__gte=since, outcome=JobAttempt.Outcome.COMPLETED, duration_ms__isnull=False)
-    for type_, ms in attempts.values_list("job__type", "duration_ms").order_by("duration_ms"):
-        durations[type_].append(ms)
+def bucket_percentile(counts: list[int], fraction: float) -> float | None:
+    """The nearest-rank percentile of a histogram, as the upper bound of the bucket it falls in
+    (None when there is no value, or it is past the last bound)."""
+    rank = math.ceil(fraction * sum(counts))
+    seen = 0
+    for bound, count in zip((*rollups.BUCKETS, None), counts):
+        seen += count
+        if rank and seen >= rank:
+            return bound
+    return None
+
+
+def type_summary(start: datetime, now: datetime) -> list[dict]:
+    """Per job type since `start` (at most a day back): finished, completed, failed, success rate,
+    and the p95 processing time of its finished attempts (the upper bound of the bucket it falls in)."""
+    figures = rollups.since(start, now)
+    by_type: dict[str, dict] = defaultdict(lambda: {"completed": 0, "failed": 0, "durations": [0] * len(BUCKET_LABELS)})
+    for key, (count, _) in figures.items():
+        if key.name in ("completed", "failed"):
+            by_type[key.type][key.name] += count
+        elif key.name == "processing":
+            by_type[key.type]["durations"][BUCKET_LABELS.index(key.label)] += count
     summary = []
-    for type_, completed, failed in finished:
-        p95 = percentile(durations.get(type_, []), 0.95)
+    for type_, found in sorted(by_type.items()):
+        completed, failed = found["completed"], found["failed"]
+        if not completed + failed:
+            continue
+        p95 = bucket_percentile(found["durations"], 0.95)
         summary.append({
             "type": type_,
             "finished": completed + failed,
             "completed": completed,
             "failed": failed,
-            "success_rate": completed / (completed + failed) if completed + failed else None,
-            "p95_seconds": p95 / 1000 if p95 is not None else None,
+            "success_rate": completed / (completed + failed),
+            "p95_seconds": p95,
         })
     return summary
 
@@ -165,21 +159,23 @@ def operations_overview(now: datetime | None = None) -> dict:
     from .models import Alert
 
     now = now or timezone.now()
-    by_status: dict[str, int] = defaultdict(int)
-    for (_, _, status), n in job_counts().items():
-        by_status[status] += n
+    figures = rollups.totals(now)
+    jobs = dict.fromkeys(JobStatus.values, 0) | active_status_counts()
+    for key, (count, _) in figures.items():
+        if key.name in TERMINAL_STATUSES:
+            jobs[key.name] += count
     wait, _ = average_wait_seconds(now, now - timedelta(minutes=15))
     return {
         "at": now.isoformat(),
         "queues": broker_queue_lengths(),
-        "jobs": {status: by_status.get(status, 0) for status in JobStatus.values},
+        "jobs": jobs,
         "backlog": backlog_count(now),
         "dead_letters": dead_letter_count(),
         "average_wait_seconds_15m": round(wait, 3),
-        "webhook_deliveries": webhook_delivery_counts(),
-        "webhook_attempts": webhook_attempt_outcomes(),
-        "last_hour": type_summary(now - timedelta(hours=1)),
-        "last_day": type_summary(now - timedelta(days=1)),
+        "webhook_deliveries": webhook_delivery_counts(figures),
+        "webhook_attempts": webhook_attempt_outcomes(figures),
+        "last_hour": type_summary(now - timedelta(hours=1), now),
+        "last_day": type_summary(now - timedelta(days=1), now),
         "alerts": [
             {"rule": a.rule, "message": a.message, "value": a.value, "threshold": a.threshold, "raised_at": a.raised_at.isoformat()}
             for a in Alert.objects.filter(cleared_at__isnull=True)

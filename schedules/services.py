@@ -61,21 +61,32 @@ def schedule_fire(
 def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int = 500, progress=None) -> dict:
     """Remove completed and cancelled jobs (and discarded dead letters) that finished more than
     `retention_days` ago, with their attempts and result files. Failed jobs still in the
-    dead-letter queue are kept. Returns what was removed."""
+    dead-letter queue are kept. Returns what was removed.
+
+    A month of history is millions of rows: they go in short transactions of `batch` jobs, walked
+    in `completed_at` order through its index from where the last batch stopped (never rescanning
+    what is gone or kept), and a job another process holds is skipped, not waited for."""
     cutoff = (now or timezone.now()) - timedelta(days=retention_days)
     old = Job.objects.filter(REMOVABLE, completed_at__lt=cutoff)
     total = old.count()
     removed: Counter[str] = Counter()
     files: list[str] = []
+    after: tuple[datetime, str] | None = None
     while True:
+        # From where the last batch stopped: an index range, not a rescan from the oldest job.
+        page = old if after is None else old.filter(completed_at__gte=after[0]).exclude(completed_at=after[0], id__lte=after[1])
         with transaction.atomic():
-            chunk = list(old.select_for_update().values_list("id", "status", "result_file")[:batch])
+            chunk = list(
+                page.order_by("completed_at", "id").select_for_update(skip_locked=True)
+                .values_list("id", "status", "result_file", "completed_at")[:batch]
+            )
             if not chunk:
                 break
             # Guarded by status again: a job changed meanwhile is not removed.
             Job.objects.filter(REMOVABLE, id__in=[row[0] for row in chunk]).delete()
-        removed.update(status for _, status, _ in chunk)
-        files += _delete_files([name for _, _, name in chunk if name])
+        after = (chunk[-1][3], chunk[-1][0])
+        removed.update(status for _, status, _, _ in chunk)
+        files += _delete_files([name for _, _, name, _ in chunk if name])
         if progress:
             progress(min(99, 100 * sum(removed.values()) // max(total, 1)), f"removed {sum(removed.values())}/{total} jobs")
     return {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +24,8 @@ from .throttling import SubmitRateThrottle
 from .serializers import JobAcceptedSerializer, JobCreateSerializer, JobSerializer, JobTypeSerializer
 from .submission import IDEMPOTENCY_KEY_HEADER, submit_job
 
+JOB_ID = re.compile(r"[0-9A-Za-z]{1,26}")
+
 
 class JobListCreateView(generics.ListAPIView):
     serializer_class = JobSerializer
@@ -32,6 +35,7 @@ class JobListCreateView(generics.ListAPIView):
         parameters=[
             OpenApiParameter("status", str, enum=JobStatus.values),
             OpenApiParameter("type", str),
+            OpenApiParameter("before", str, description="Only jobs older than this job id (newest first): pages past the first 10,000 jobs."),
         ]
     )
     def get(self, request, *args, **kwargs):
@@ -41,7 +45,11 @@ class JobListCreateView(generics.ListAPIView):
         status_filter = self.request.query_params.get("status")
         if status_filter and status_filter not in JobStatus.values:
             raise serializers.ValidationError({"status": [f"Must be one of: {', '.join(JobStatus.values)}."]})
-        return selectors.job_list(self.request.user, status=status_filter, type_name=self.request.query_params.get("type"))
+        before = self.request.query_params.get("before")
+        if before is not None and not JOB_ID.fullmatch(before):
+            raise serializers.ValidationError({"before": ["Must be a job id (26 letters and digits)."]})
+        return selectors.job_list(self.request.user, status=status_filter, type_name=self.request.query_params.get("type"),
+                                  before=before)
 
     @extend_schema(
         request=JobCreateSerializer, responses={202: JobAcceptedSerializer}, parameters=[IDEMPOTENCY_KEY_HEADER]

@@ -114,6 +114,22 @@ def test_list_shows_only_own_jobs_with_filters_and_pagination(api, user, other_u
     assert api.get("/api/jobs/?status=exploded").status_code == 400
 
 
+def test_a_long_history_is_counted_up_to_the_cap_and_paged_further_with_before(api, user, monkeypatch):
+    from common.pagination import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 5)
+    ids = sorted(make_job(user, status=JobStatus.COMPLETED).id for _ in range(8))
+
+    first = api.get("/api/jobs/?page_size=3").json()
+    assert first["count"] == 5, "the count stops at the cap"
+    assert [job["id"] for job in first["results"]] == ids[::-1][:3]
+    older = api.get(f"/api/jobs/?page_size=3&before={ids[3]}").json()
+    assert [job["id"] for job in older["results"]] == [ids[2], ids[1], ids[0]]
+    assert older["count"] == 3
+    response = api.get("/api/jobs/?before=not-an-id!")
+    assert response.status_code == 400 and "before" in response.json()
+
+
 def test_job_types_lists_registered_types_with_input_schemas(api):
     types = {item["name"]: item for item in api.get("/api/job-types/").json()}
 

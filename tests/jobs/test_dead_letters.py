@@ -154,6 +154,47 @@ def test_dead_letters_are_grouped_by_error_type(user, staff_user, client):
 
 
 @pytest.mark.django_db
+def test_the_error_figures_read_only_the_newest_dead_letters(user, staff_user, client, monkeypatch):
+    from jobs import admin as job_admin
+
+    monkeypatch.setattr(job_admin, "RECENT_DEAD_LETTERS", 2)
+    old = failed_job(user)
+    Job.objects.filter(id=old.id).update(error_type="old.Error")
+    for _ in range(2):
+        failed_job(user)
+    client.force_login(staff_user)
+
+    page = client.get(reverse("admin:jobs_deadletter_changelist"))
+
+    assert {row["error_type"]: row["count"] for row in page.context["error_counts"]} == {"jobs.errors.PermanentError": 2}
+    assert page.context["cl"].result_count == 3, "the list itself still shows every dead letter"
+    filtered = client.get(reverse("admin:jobs_deadletter_changelist") + "?error_type=old.Error")
+    assert filtered.context["cl"].result_count == 1
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_count_up_to_the_cap_and_filter_types_from_the_registry(user, staff_user, client, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from common.pagination import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+    for _ in range(5):
+        failed_job(user)
+    client.force_login(staff_user)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("admin:jobs_job_changelist"))
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 3
+    choices = [choice["display"] for spec in page.context["cl"].filter_specs if spec.title == "type" for choice in spec.choices(page.context["cl"])]
+    assert {"All", "diagnostics.sleep", "reports.generate"} <= set(choices)
+    assert not [q for q in queries.captured_queries if "DISTINCT" in q["sql"].upper()], "no filter lists distinct values of the job table"
+    assert client.get(reverse("admin:jobs_deadletter_changelist") + "?type__exact=diagnostics.sleep").context["cl"].result_count == 3
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("name", ["admin:jobs_job_change", "admin:jobs_deadletter_change"])
 def test_job_pages_are_view_only_so_save_cannot_overwrite_a_workers_update(user, staff_user, client, name):
     job = failed_job(user)
