@@ -180,7 +180,7 @@ def read_paths(requests: int) -> dict:
     return figures
 
 
-def cleanup_under_load(token: str, retention_days: int) -> dict:
+def cleanup_under_load(token: str, retention_days: int, batch: int | None) -> dict:
     """The cleanup of expired history while a client submits jobs one after another to a web
     server of its own (a separate process, as in production)."""
     import requests
@@ -208,7 +208,7 @@ def cleanup_under_load(token: str, retention_days: int) -> dict:
         time.sleep(2)
         before = len(submits)
         started = time.monotonic()
-        result = jobs_cleanup(retention_days=retention_days)
+        result = jobs_cleanup(retention_days=retention_days, **({"batch": batch} if batch else {}))
         elapsed = time.monotonic() - started
     finally:
         stop.set()
@@ -234,6 +234,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100_000, help="finished jobs in the history")
     parser.add_argument("--requests", type=int, default=7, help="timed requests per read path")
     parser.add_argument("--no-cleanup", action="store_true", help="time the read paths only (keeps the history)")
+    parser.add_argument("--cleanup-batch", type=int, help="jobs per cleanup transaction (default: the cleanup's own)")
     args = parser.parse_args()
     database = os.environ.get("DATABASE_URL", "")
     if not database.startswith("postgres") or not database.rsplit("/", 1)[-1].startswith("bench"):
@@ -251,7 +252,7 @@ def main() -> None:
         figures = {"jobs": args.jobs, "seed_seconds": seeded, "first_fold_seconds": first_fold()}
         figures["read_paths"] = read_paths(args.requests)
         if not args.no_cleanup:
-            figures["cleanup"] = cleanup_under_load(token, retention)
+            figures["cleanup"] = cleanup_under_load(token, retention, args.cleanup_batch)
         harness.forget_jobs(harness.bench_user())
 
     table = [("first fold of the history (once, after an upgrade)", f"{figures['first_fold_seconds']} s")]

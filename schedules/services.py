@@ -58,14 +58,17 @@ def schedule_fire(
     return job
 
 
-def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int = 500, progress=None) -> dict:
+def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int = 200, progress=None) -> dict:
     """Remove completed and cancelled jobs (and discarded dead letters) that finished more than
     `retention_days` ago, with their attempts and result files. Failed jobs still in the
     dead-letter queue are kept. Returns what was removed.
 
     A month of history is millions of rows: they go in short transactions of `batch` jobs, walked
     in `completed_at` order through its index from where the last batch stopped (never rescanning
-    what is gone or kept), and a job another process holds is skipped, not waited for."""
+    what is gone or kept), and a job another process holds is skipped, not waited for. Each
+    COMMIT's WAL flush is shared with the submissions committing beside it: at 100,000 jobs,
+    batches of 500 held a submit up to 104 ms, batches of 200 up to 34 ms at 86 % of the speed
+    (bench/results/scale.md)."""
     cutoff = (now or timezone.now()) - timedelta(days=retention_days)
     old = Job.objects.filter(REMOVABLE, completed_at__lt=cutoff)
     total = old.count()
