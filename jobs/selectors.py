@@ -5,8 +5,10 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from common.pagination import CappedCountPaginator
+
 from .authorization import sees_all_jobs
-from .models import QUEUE_FOR_PRIORITY, Job, JobStatus
+from .models import QUEUE_FOR_PRIORITY, WAITING_STATUSES, Job, JobStatus
 
 
 def jobs_visible_to(user: Any) -> QuerySet[Job]:
@@ -51,7 +53,14 @@ def broker_queue_lengths() -> dict[str, int | None]:
 
 
 def queue_stats() -> dict:
+    """Broker queue lengths and jobs per state, read every few seconds by each open dashboard, so
+    never a count of the history: the active states are counted through the status index,
+    `failed` is the dead letters (failed, not discarded: their own index), and `completed` and
+    `cancelled` are counted up to CappedCountPaginator.CAP (the totals are in /metrics)."""
+    active = WAITING_STATUSES | {JobStatus.RUNNING}
     counts = dict.fromkeys(JobStatus.values, 0)
-    for status, count in Job.objects.values_list("status").annotate(n=Count("id")).order_by():
-        counts[status] = count
+    counts.update(Job.objects.filter(status__in=active).values_list("status").annotate(n=Count("id")).order_by())
+    counts[JobStatus.FAILED] = Job.objects.filter(status=JobStatus.FAILED, discarded_at__isnull=True).count()
+    for status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+        counts[status] = Job.objects.filter(status=status)[: CappedCountPaginator.CAP].count()
     return {"queues": broker_queue_lengths(), "jobs": counts}

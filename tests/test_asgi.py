@@ -200,7 +200,14 @@ def test_a_body_at_the_limit_reaches_django(asgi_server, sender, framing):
 
 
 def test_a_submit_with_a_token_is_still_accepted(asgi_server, transactional_db, user):
-    submit_sleep(asgi_server.url, Token.objects.create(user=user).key, seconds=0)  # asserts the 202
+    # Delayed an hour: no worker of the session claims the job while this test's flush runs.
+    response = requests.post(
+        f"{asgi_server.url}/api/jobs/", timeout=30,
+        json={"type": "diagnostics.sleep", "input": {"seconds": 0}, "delay_seconds": 3600},
+        headers={"Authorization": f"Token {Token.objects.create(user=user).key}"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "scheduled"
 
 
 @pytest.mark.parametrize("target", ["/api/jobs/%00", "/api/jobs/?type=%00", "/api/jobs/%FF"])

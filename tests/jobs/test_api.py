@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from jobs.models import AuditEvent, Job, JobStatus
@@ -175,6 +176,20 @@ def test_queue_stats_are_for_staff_only(api, staff_api, user):
     assert set(stats["queues"]) == {"high", "default", "low"}
     assert all(isinstance(n, int) for n in stats["queues"].values()), "read from the real broker"
     assert stats["jobs"]["running"] == 1 and stats["jobs"]["failed"] == 0
+
+
+def test_queue_stats_count_the_dead_letters_and_cap_the_history(staff_api, user, monkeypatch):
+    from common.pagination import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+    for _ in range(5):
+        make_job(user, status=JobStatus.COMPLETED)
+    make_job(user, status=JobStatus.FAILED)
+    make_job(user, status=JobStatus.FAILED, discarded_at=timezone.now())
+    make_job(user, status=JobStatus.PENDING)
+
+    jobs = staff_api.get("/api/queues/").json()["jobs"]
+    assert (jobs["completed"], jobs["failed"], jobs["pending"], jobs["running"]) == (3, 1, 1, 0)
 
 
 @pytest.mark.django_db(transaction=True)
