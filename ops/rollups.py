@@ -10,12 +10,14 @@ from the tables through their time indexes: exact figures, at a cost that does n
 many jobs ever ran. The cleanup deletes jobs, never totals, so a counter only grows.
 
 Whoever reads folds first when a minute is due (the alert rules every minute, /metrics at each
-scrape); one process folds at a time, the others read without waiting.
+scrape); one process folds at a time (the others skip it), and a read holds the fold's row so that
+the totals and the unfolded minutes it adds are of one moment.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -178,26 +180,32 @@ def _unfolded(start: datetime | None, into: Figures) -> Figures:
     return into
 
 
-def _folded_through(now: datetime) -> datetime | None:
+@contextmanager
+def _folded_through(now: datetime):
+    """Fold what is due, then hold the fold's row while the caller reads: the totals and where they
+    end come from one moment, so a fold committing in between cannot count a minute twice or
+    not at all (which Prometheus would see as a counter going down)."""
     fold(now)
-    return MetricsFolded.objects.values_list("through", flat=True).first()
+    with transaction.atomic():
+        yield MetricsFolded.objects.select_for_update(no_key=True).values_list("through", flat=True).first()
 
 
 def totals(now: datetime | None = None) -> Figures:
     """Every counter and bucket over all time: the folded totals plus the unfolded minutes."""
-    through = _folded_through(now or timezone.now())
     result: Figures = defaultdict(lambda: [0, 0.0])
-    for t in MetricTotal.objects.all():
-        result[Key(t.name, t.type, t.queue, t.label)] = [t.count, t.seconds]
-    return _unfolded(through, result)
+    with _folded_through(now or timezone.now()) as through:
+        for t in MetricTotal.objects.all():
+            result[Key(t.name, t.type, t.queue, t.label)] = [t.count, t.seconds]
+        return _unfolded(through, result)
 
 
 def since(start: datetime, now: datetime | None = None) -> Figures:
     """The counters and buckets of events from `start` (to the minute; at most a day back)."""
-    through = _folded_through(now or timezone.now()) or start
     result: Figures = defaultdict(lambda: [0, 0.0])
-    for m in MetricMinute.objects.filter(minute__gte=start, minute__lt=through):
-        figures = result[Key(m.name, m.type, m.queue, m.label)]
-        figures[0] += m.count
-        figures[1] += m.seconds
-    return _unfolded(max(start, through), result)
+    with _folded_through(now or timezone.now()) as through:
+        through = through or start
+        for m in MetricMinute.objects.filter(minute__gte=start, minute__lt=through):
+            figures = result[Key(m.name, m.type, m.queue, m.label)]
+            figures[0] += m.count
+            figures[1] += m.seconds
+        return _unfolded(max(start, through), result)
