@@ -126,3 +126,19 @@ def test_two_processes_folding_at_once_count_each_event_once(user):
     assert MetricTotal.objects.get(name="completed").count == 20
     assert counter(rollups.totals(now), "completed") == 20
     assert rollups.totals(now)[Key("enqueued", *SLEEP)][0] == 20
+
+
+@pytest.mark.django_db
+def test_the_fold_command_folds_the_history_once(user):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    finished_job(user, timezone.now() - timedelta(days=3))
+    out = StringIO()
+    call_command("metrics_fold", stdout=out)
+    assert out.getvalue().startswith("Folded through ")
+    assert MetricTotal.objects.get(name="completed").count == 1
+    call_command("metrics_fold", stdout=out)
+    assert "Nothing due" in out.getvalue()
+    assert MetricTotal.objects.get(name="completed").count == 1
