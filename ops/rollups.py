@@ -199,13 +199,22 @@ def totals(now: datetime | None = None) -> Figures:
         return _unfolded(through, result)
 
 
-def since(start: datetime, now: datetime | None = None) -> Figures:
-    """The counters and buckets of events from `start` (to the minute; at most a day back)."""
-    result: Figures = defaultdict(lambda: [0, 0.0])
+def since(starts: list[datetime], now: datetime | None = None) -> list[Figures]:
+    """For each start (to the minute; at most a day back), the counters and buckets of events from
+    it: the kept minutes read once and the unfolded tail counted once, for every window."""
+    results: list[Figures] = [defaultdict(lambda: [0, 0.0]) for _ in starts]
     with _folded_through(now or timezone.now()) as through:
-        through = through or start
-        for m in MetricMinute.objects.filter(minute__gte=start, minute__lt=through):
-            figures = result[Key(m.name, m.type, m.queue, m.label)]
-            figures[0] += m.count
-            figures[1] += m.seconds
-        return _unfolded(max(start, through), result)
+        through = through or min(starts)
+        for m in MetricMinute.objects.filter(minute__gte=min(starts), minute__lt=through):
+            for start, result in zip(starts, results):
+                if m.minute >= start:
+                    figures = result[Key(m.name, m.type, m.queue, m.label)]
+                    figures[0] += m.count
+                    figures[1] += m.seconds
+        tail = _unfolded(through, defaultdict(lambda: [0, 0.0]))
+        for start, result in zip(starts, results):
+            if start <= through:
+                _merge(result, tail)
+            else:
+                _unfolded(start, result)
+    return results

@@ -126,9 +126,17 @@ def bucket_percentile(counts: list[int], fraction: float) -> float | None:
 
 
 def type_summary(start: datetime, now: datetime) -> list[dict]:
-    """Per job type since `start` (at most a day back): finished, completed, failed, success rate,
-    and the p95 processing time of its finished attempts (the upper bound of the bucket it falls in)."""
-    figures = rollups.since(start, now)
+    return type_summaries([start], now)[0]
+
+
+def type_summaries(starts: list[datetime], now: datetime) -> list[list[dict]]:
+    """Per job type since each start (at most a day back): finished, completed, failed, success
+    rate, and the p95 processing time of its finished attempts (the upper bound of the bucket it
+    falls in)."""
+    return [_type_summary(figures) for figures in rollups.since(starts, now)]
+
+
+def _type_summary(figures: Figures) -> list[dict]:
     by_type: dict[str, dict] = defaultdict(lambda: {"completed": 0, "failed": 0, "durations": [0] * len(BUCKET_LABELS)})
     for key, (count, _) in figures.items():
         if key.name in ("completed", "failed"):
@@ -165,6 +173,7 @@ def operations_overview(now: datetime | None = None) -> dict:
         if key.name in TERMINAL_STATUSES:
             jobs[key.name] += count
     wait, _ = average_wait_seconds(now, now - timedelta(minutes=15))
+    last_hour, last_day = type_summaries([now - timedelta(hours=1), now - timedelta(days=1)], now)
     return {
         "at": now.isoformat(),
         "queues": broker_queue_lengths(),
@@ -174,8 +183,8 @@ def operations_overview(now: datetime | None = None) -> dict:
         "average_wait_seconds_15m": round(wait, 3),
         "webhook_deliveries": webhook_delivery_counts(figures),
         "webhook_attempts": webhook_attempt_outcomes(figures),
-        "last_hour": type_summary(now - timedelta(hours=1), now),
-        "last_day": type_summary(now - timedelta(days=1), now),
+        "last_hour": last_hour,
+        "last_day": last_day,
         "alerts": [
             {"rule": a.rule, "message": a.message, "value": a.value, "threshold": a.threshold, "raised_at": a.raised_at.isoformat()}
             for a in Alert.objects.filter(cleared_at__isnull=True)
