@@ -86,10 +86,10 @@ def forget_jobs(user) -> None:
 WEB_WORKERS = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 
 
-def start_server(workers: int = 1):
+def start_server(workers: int = 1, env: dict | None = None):
     from tests.support import AsgiServer
 
-    return AsgiServer(os.environ["DATABASE_URL"], VAR, workers=workers).start()
+    return AsgiServer(os.environ["DATABASE_URL"], VAR, env=env, workers=workers).start()
 
 
 def start_worker(**kwargs):

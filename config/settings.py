@@ -186,6 +186,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 BROKER_IS_AMQP = CELERY_BROKER_URL.split(":", 1)[0] in {"amqp", "amqps", "pyamqp"}
+if CELERY_BROKER_URL.split(":", 1)[0] in {"redis", "rediss"}:
+    # kombu's Redis transport with one client per channel instead of one per message (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 # Redis keeps a queue per priority and workers poll them in order (queue_order_strategy below).
 # RabbitMQ hands a worker messages from all the queues it consumes at once, in no order between
 # them, and orders messages only within a queue: so there jobs of every priority share the queue

@@ -80,6 +80,53 @@ def test_liveness_checks_do_not_wait_for_a_turn(settings):
     assert asyncio.run(busy_then_check()).content == b"/healthz"
 
 
+async def asgi_get(handler, path: str) -> int:
+    """A GET through the handler's ASGI entry point, as uvicorn calls it; the answer's status."""
+    sent, body_read = [], []
+
+    async def receive():
+        if body_read:
+            await asyncio.Event().wait()  # the client stays connected
+        body_read.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(b"host", b"localhost")], "server": ("localhost", 80), "client": ("127.0.0.1", 5000),
+             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    await handler(scope, receive, send)
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+def test_requests_reuse_their_threads(settings):
+    """Each request runs in a thread, and the next request gets it again instead of a new one."""
+    settings.WEB_REQUEST_CONCURRENCY = 2
+    handler = SyncViewsASGIHandler()
+    threads, both_in = [], threading.Barrier(2, timeout=5)
+
+    def view(request):
+        threads.append(threading.current_thread())  # the object: a new thread may reuse an ident
+        if request.path == "/together":
+            both_in.wait()  # two requests in flight at once: two threads
+        return HttpResponse("ok")
+
+    handler.get_response = view
+
+    async def requests_():
+        for _ in range(3):
+            assert await asgi_get(handler, "/alone") == 200
+        assert await asyncio.gather(asgi_get(handler, "/together"), asgi_get(handler, "/together")) == [200, 200]
+        for _ in range(3):
+            assert await asgi_get(handler, "/alone") == 200
+
+    asyncio.run(requests_())
+    assert len(set(threads[:3])) == 1
+    assert len(set(threads)) == 2
+    assert len(handler.idle_threads) == 2
+
+
 @pytest.fixture
 def one_turn_server(transactional_db, tmp_path):
     """uvicorn running one request at a time."""

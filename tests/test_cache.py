@@ -53,5 +53,7 @@ def test_the_cache_still_lends_its_redis_client():
 
     client = cache_redis(cache.make_key("probe"))
     assert isinstance(client, redis.Redis)
+    assert client.connection_pool is cache._cache._get_connection_pool(write=True)
+    assert cache_redis(cache.make_key("other")) is client, "one client per pool, not one per call"
     client.set(cache.make_key("probe"), "1", ex=5)
     assert client.get(cache.make_key("probe")) == b"1"

@@ -23,6 +23,10 @@ def test_the_sync_middleware_chain_override_still_applies():
     assert "is_async" in inspect.signature(BaseHandler.load_middleware).parameters
     assert "get_response_async" in vars(BaseHandler)
     assert "self.get_response_async(" in inspect.getsource(ASGIHandler), "ASGIHandler must still route each request through it"
+    call = inspect.getsource(ASGIHandler.__call__)
+    assert "async with ThreadSensitiveContext():" in call and "await self.handle(scope, receive, send)" in call, (
+        "SyncViewsASGIHandler.__call__ replaces exactly this: a fresh context around handle()"
+    )
     handler = SyncViewsASGIHandler()
     assert handler._middleware_chain is not None
     assert not inspect.iscoroutinefunction(handler._middleware_chain), "the chain must be sync: one thread hop per request"
@@ -109,8 +113,8 @@ def test_the_pool_check_recovers_when_the_server_drops_every_connection():
     try:
         pool.wait(timeout=10)
         with psycopg.connect(**params) as killer:
-            killed = killer.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            killed = killer.execute(  # waits (up to 5 s) until each backend has ended
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                 "WHERE application_name = 'pool-check-test' AND pid <> pg_backend_pid()"
             ).fetchone()[0]
         assert killed == 8
@@ -118,6 +122,27 @@ def test_the_pool_check_recovers_when_the_server_drops_every_connection():
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         pool.close()
+
+
+def test_a_connection_looks_alive_until_the_server_ends_it():
+    """The pool's quick check (config/postgresql/base.py): no round trip for an idle live
+    connection; a connection in a transaction, or one whose backend was terminated, is not taken
+    on looks."""
+    import psycopg
+
+    from config.postgresql.base import looks_alive
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's")
+    params = {**connection.get_connection_params(), "autocommit": True}
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params) as conn, psycopg.connect(**params) as killer:
+        assert looks_alive(conn)
+        with conn.transaction():
+            assert not looks_alive(conn)
+        assert looks_alive(conn)
+        killer.execute("SELECT pg_terminate_backend(%s, 5000)", [conn.info.backend_pid])
+        assert not looks_alive(conn)
 
 
 def test_django_hands_the_pool_our_check():
@@ -130,3 +155,20 @@ def test_django_hands_the_pool_our_check():
         pytest.skip("the pool is PostgreSQL's")
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"], "Django must still ask the pool to check"
     assert connection.pool._check is check_and_sweep
+
+
+def test_publishing_reuses_one_redis_client_per_channel(settings):
+    """config/broker.py (kombu 5.7's `Channel._create_client` and `Channel.pool`): on a Redis broker
+    Celery publishes through our transport, whose channel hands out one client, not one per message."""
+    from config.celery import app
+    from config.broker import Channel
+
+    if settings.BROKER_IS_AMQP:
+        pytest.skip("the transport is Redis's")
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        assert isinstance(channel, Channel)
+        client = channel._create_client()
+        assert client.connection_pool is channel.pool
+        assert channel._create_client() is client
+        assert channel._create_client(asynchronous=True) is not client, "the consumer's clients stay kombu's"

@@ -1,7 +1,11 @@
 """The state machine and the runner, called directly (no broker): fencing, claims, outcomes."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from jobs.engine import actions, running, submission
 from jobs.context import JobContext
@@ -149,15 +153,15 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user, store):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, monkeypatch, store):
-    """job_enqueue stores the job and its audit event together; on PostgreSQL as one INSERT
-    statement in autocommit, then (after the publish) one UPDATE marks it dispatched."""
+def test_a_submission_is_one_statement_and_its_publish_on_postgresql(user, monkeypatch, store):
+    """job_enqueue stores the job, already marked dispatched, and its audit event together; on
+    PostgreSQL as one INSERT statement in autocommit, and then only the publish."""
     from django.db import connection
 
     from jobs.models import AuditEvent
 
     published = []
-    monkeypatch.setattr(submission, "job_publish", lambda *args, **kwargs: published.append(args) or True)
+    monkeypatch.setattr(submission, "job_publish_first", lambda *args, **kwargs: published.append(args) or True)
     statements = []
 
     def record(execute, sql, params, many, context):
@@ -173,11 +177,34 @@ def test_a_submission_is_one_statement_before_its_publish_on_postgresql(user, mo
     stored = Job.objects.get(id=job.id)
     assert (stored.status, stored.input, stored.owner_id, stored.max_attempts) == (JobStatus.PENDING, {"seconds": 1.0, "steps": 1, "fail_attempts": 0, "error": "transient", "record_effect": False}, user.id, job.max_attempts)
     assert stored.created_at == job.created_at
+    assert abs(stored.dispatched_at - stored.created_at) < timedelta(seconds=1)
     audit = AuditEvent.objects.get(job_id=job.id)
     assert (audit.action, audit.actor_id, audit.client_address, audit.details) == (
         "job.enqueue", user.id, "10.0.0.7", {"type": "diagnostics.sleep", "priority": job.priority}
     )
-    assert published == [(job.id, 1, job.priority)]
+    assert published == [(job.id, job.priority)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_publish_the_broker_refuses_leaves_the_job_to_the_dispatcher(user, monkeypatch, store):
+    """The dispatched mark stored with the job is taken back when the broker refuses the message,
+    so the dispatcher's query for undispatched jobs finds it. (The broker really down: tests/faults.)"""
+    from jobs import tasks
+    from jobs.engine import dispatch
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", refuse)
+    job = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0})
+    assert Job.objects.get(id=job.id).dispatched_at is None
+
+    published = []
+    monkeypatch.setattr(tasks.run_job, "apply_async", lambda args, **kwargs: published.append(args))
+    later = timezone.now() + timedelta(seconds=settings.JOBS_DISPATCH_GRACE_SECONDS + 1)
+    assert dispatch.jobs_dispatch_due(now=later) >= 1
+    assert (job.id, 1) in published
+    assert Job.objects.get(id=job.id).dispatched_at is not None
 
 
 @pytest.mark.django_db(transaction=True)
