@@ -89,6 +89,9 @@ def up() -> int:
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Ctrl-C here means "stop now": a running job is handed back within a second (it runs again on
+    # the next `up`), not waited for as a production deploy waits (60 s).
+    env.setdefault("JOBS_SHUTDOWN_GRACE_SECONDS", "1")
     port = env.get("PORT", "8000")
     processes: list[subprocess.Popen] = []
     redis = start_redis_if_needed(env)
@@ -98,7 +101,7 @@ def up() -> int:
         manage("migrate", "--no-input", "-v", "0", env=env)
         manage("bootstrap_demo", env=env)
         commands = {
-            "web": [str(PYTHON), "-m", "uvicorn", "config.asgi:application", "--host", env.get("HOST", "127.0.0.1"), "--port", port, "--ws-max-size", "65536"],
+            "web": [str(PYTHON), "-m", "uvicorn", "config.asgi:application", "--host", env.get("HOST", "127.0.0.1"), "--port", port, "--ws-max-size", "65536", "--timeout-graceful-shutdown", "2"],
             "worker": [str(PYTHON), "-m", "celery", "-A", "config", "worker", "-Q", "high,default,low,webhooks", "-c", env.get("WORKER_CONCURRENCY", "2"), "-l", "info"],
             "beat": [str(PYTHON), "-m", "celery", "-A", "config", "beat", "-l", "info", "-s", str(VAR / "celerybeat-schedule")],
         }

@@ -34,6 +34,8 @@ def start(workdir: Path, port: int | None = None, timeout: float = 10.0) -> tupl
          "--dir", str(workdir), "--loglevel", "warning", "--logfile", str(workdir / "redis.log")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a terminal's Ctrl-C must not stop Redis before the processes using it.
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while not _answers_ping(port):

@@ -240,7 +240,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "jobs.reap_stalled": {
         "task": "jobs.reap_stalled",
-        "schedule": env_float("JOBS_REAPER_INTERVAL", 5.0),
+        "schedule": env_float("JOBS_REAPER_INTERVAL", 2.0),
         "options": {"queue": "high", "expires": 30},
     },
     "webhooks.dispatch_due": {
@@ -297,9 +297,15 @@ JOBS_PROGRESS_MIN_INTERVAL = env_float("JOBS_PROGRESS_MIN_INTERVAL", 0.2)
 JOBS_DISPATCH_GRACE_SECONDS = env_int("JOBS_DISPATCH_GRACE_SECONDS", 10)
 # An SSE stream sends a comment line after this many seconds without events, to keep proxies open.
 JOBS_SSE_HEARTBEAT_SECONDS = env_float("JOBS_SSE_HEARTBEAT_SECONDS", 15.0)
-# A running job marks itself alive this often (and on every progress write) ...
+# A running job marks itself alive in the database this often (and on every progress write).
 JOBS_HEARTBEAT_INTERVAL = env_float("JOBS_HEARTBEAT_INTERVAL", 5.0)
-# ... and is declared lost (retried, or failed when out of attempts) after this long without a sign.
+# A worker's main process vouches in Redis for the attempts its children run this often
+# (jobs/liveness.py) ...
+JOBS_LIVENESS_INTERVAL = env_float("JOBS_LIVENESS_INTERVAL", 2.0)
+# ... and a running job with neither a heartbeat nor a worker vouching for it for this long is
+# lost: the reaper retries it (or fails it when out of attempts).
+JOBS_LOST_AFTER = env_float("JOBS_LOST_AFTER", 10.0)
+# When Redis cannot say which attempts are vouched for, a job is lost after this long without a heartbeat.
 JOBS_STALL_TIMEOUT = env_float("JOBS_STALL_TIMEOUT", 60.0)
 # A job still waiting this long after its publish, while its queue holds fewer messages than such
 # jobs, is published again (the broker lost messages, e.g. a Redis restart without persistence).

@@ -141,6 +141,7 @@ class JobAttempt(models.Model):
         FAILED = "failed"  # permanent error or the last attempt
         CANCELLED = "cancelled"
         LOST = "lost"  # the worker stopped reporting (killed, partitioned)
+        HANDED_BACK = "handed back"  # its worker stopped before it ended; not counted against max_attempts
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_rows")
     number = models.PositiveIntegerField()

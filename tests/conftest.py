@@ -23,6 +23,8 @@ WORKER_ENV = {
     "WEBHOOK_RETRY_DELAYS": "0.2,0.2",
     "WEBHOOK_RETRY_JITTER": "0",
     "WEBHOOK_TIMEOUT": "1",
+    # The session's worker stops within a second at the end, handing back a job a test left running.
+    "JOBS_SHUTDOWN_GRACE_SECONDS": "1",
 }
 
 

@@ -67,13 +67,14 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
-def submit_sleep(base_url: str, token: str, session=None, **input) -> str:
-    """POST a diagnostics.sleep job over real HTTP; returns its id (asserting 202)."""
+def submit_sleep(base_url: str, token: str, session=None, options: dict | None = None, **input) -> str:
+    """POST a diagnostics.sleep job over real HTTP, with submission `options` (priority,
+    delay_seconds, ...); returns its id (asserting 202)."""
     import requests
 
     response = (session or requests).post(
         f"{base_url}/api/jobs/",
-        json={"type": "diagnostics.sleep", "input": input},
+        json={"type": "diagnostics.sleep", "input": input, **(options or {})},
         headers={"Authorization": f"Token {token}"},
         timeout=30,
     )
@@ -186,7 +187,9 @@ class AsgiServer(ServiceProcess):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                "--port", str(self.port), "--workers", str(self.workers), "--log-level", self.log_level]
+                "--port", str(self.port), "--workers", str(self.workers), "--log-level", self.log_level,
+                # Open streams (SSE, WebSockets) end a second after SIGTERM instead of holding it up.
+                "--timeout-graceful-shutdown", "1"]
 
     def is_ready(self) -> bool:
         try:

@@ -55,3 +55,10 @@ def test_every_queue_has_a_worker_and_every_worker_one_queue():
     # A stopped worker gives its running jobs their grace period before the supervisor kills it.
     for service in workers.values():
         assert int(service["stop_grace_period"].removesuffix("s")) > settings.JOBS_SHUTDOWN_GRACE_SECONDS
+
+
+def test_compose_runs_two_beats():
+    """Two beats is the recommended set-up (docs/reliability.md): losing one costs nothing."""
+    beat = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["beat"]
+    assert "beat" in beat["command"]
+    assert beat["deploy"]["replicas"] == 2

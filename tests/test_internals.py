@@ -172,3 +172,26 @@ def test_publishing_reuses_one_redis_client_per_channel(settings):
         assert client.connection_pool is channel.pool
         assert channel._create_client() is client
         assert channel._create_client(asynchronous=True) is not client, "the consumer's clients stay kombu's"
+
+
+def test_a_channel_of_a_closed_connection_refuses_with_a_connection_error(settings):
+    """config/broker.py: kombu 5.7 restores unacked messages while closing a connection whose
+    settings it has already dropped (transport.client is None); our channel answers with a
+    connection error, which the worker ignores while it reconnects, instead of the AttributeError
+    it died of."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from config.celery import app
+
+    if settings.BROKER_IS_AMQP:
+        pytest.skip("the transport is Redis's")
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        assert RedisConnectionError in conn.connection_errors
+        transport_client, channel.connection.client = channel.connection.client, None
+        try:
+            for asynchronous in (False, True):
+                with pytest.raises(RedisConnectionError):
+                    channel._create_client(asynchronous=asynchronous)
+        finally:
+            channel.connection.client = transport_client

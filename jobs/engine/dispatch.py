@@ -17,14 +17,14 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from ..models import Job, JobAttempt, JobStatus, job_route
 from ..store import store
-from .. import events
+from .. import events, liveness
 from . import hooks
-from .transitions import LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, move_jobs
+from .transitions import HAND_BACK, LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, move_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -141,33 +141,42 @@ def jobs_redispatch_lost_messages(now: datetime, limit: int = 500) -> int:
 
 
 def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
-    """Running jobs whose heartbeat stopped (worker killed, machine gone) become a new attempt,
-    or fail with "worker lost" when their attempts are used up."""
+    """Running jobs whose worker is gone become a new attempt, or fail with "worker lost" when
+    their attempts are used up. Gone: no database heartbeat for JOBS_LOST_AFTER seconds and no
+    worker vouching for the attempt (jobs.liveness); when Redis cannot tell, no heartbeat for
+    JOBS_STALL_TIMEOUT seconds."""
     from .batches import job_batch_refresh
 
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT)
-    stalled = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    quiet = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=settings.JOBS_LOST_AFTER))
     # A batch parent is quiet by design while its children run: bring it up to date instead.
-    for parent_id in list(stalled.filter(children__isnull=False).values_list("id", flat=True).distinct()[:limit]):
+    stalled_parents = quiet.filter(heartbeat_at__lt=now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT), children__isnull=False)
+    for parent_id in list(stalled_parents.values_list("id", flat=True).distinct()[:limit]):
         job_batch_refresh(parent_id)
+    candidates = list(quiet.filter(children__isnull=True).values_list("id", "attempts", "heartbeat_at")[:limit])
+    vouched = liveness.attempts_vouched_for((job_id, attempt) for job_id, attempt, _ in candidates)
+    stall_cutoff = now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT)
     reaped = 0
-    for job_id, attempt in list(stalled.filter(children__isnull=True).values_list("id", "attempts")[:limit]):
-        reaped += _job_reap(job_id, attempt, now, cutoff)
+    for job_id, attempt, heartbeat_at in candidates:
+        if (job_id, attempt) in (vouched or ()) or (vouched is None and heartbeat_at >= stall_cutoff):
+            continue
+        reaped += _job_reap(job_id, attempt, now, heartbeat_at)
     if reaped:
-        logger.warning("Reaped %s stalled jobs.", reaped)
+        logger.warning("Reaped %s jobs whose worker was lost.", reaped)
     return reaped
 
 
-def _job_reap(job_id: str, attempt: int, now: datetime, cutoff: datetime) -> bool:
+def _job_reap(job_id: str, attempt: int, now: datetime, heartbeat_at: datetime) -> bool:
+    quiet_for = (now - heartbeat_at).total_seconds()
     error = {
         "error_type": "jobs.errors.WorkerLost",
-        "error_message": f"Worker lost: no heartbeat for {settings.JOBS_STALL_TIMEOUT} s during attempt {attempt}.",
+        "error_message": f"Worker lost: no sign of attempt {attempt} for {quiet_for:.0f} s.",
         "traceback": "",
     }
     job = Job.objects.only("max_attempts", "priority").get(id=job_id)
     retry = attempt < job.max_attempts
-    fenced = Job.objects.filter(id=job_id, attempts=attempt, heartbeat_at__lt=cutoff)
+    # Fenced on the heartbeat read above: a beat since then means the attempt is alive after all.
+    fenced = Job.objects.filter(id=job_id, attempts=attempt, heartbeat_at=heartbeat_at)
     fields = dict(error_type=error["error_type"], error_message=error["error_message"])
     with transaction.atomic():
         if retry:
@@ -185,4 +194,32 @@ def _job_reap(job_id: str, attempt: int, now: datetime, cutoff: datetime) -> boo
             transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
         else:
             hooks.job_ended(job)
+    return True
+
+
+def job_hand_back(job_id: str, attempt: int) -> bool:
+    """A stopping worker gives the attempt back before its grace period ends: the job becomes
+    retrying and its next attempt is published at once, for another worker. An attempt handed
+    back is not counted against max_attempts (a deploy must not use up a job's retries). The
+    stopped handler's later writes are fenced out like any superseded attempt's."""
+    now = timezone.now()
+    error = {
+        "error_type": "jobs.errors.WorkerStopped",
+        "error_message": f"Attempt {attempt} was handed back: its worker stopped before it ended.",
+        "traceback": "",
+    }
+    with transaction.atomic():
+        moved = move_jobs(
+            HAND_BACK, Job.objects.filter(id=job_id, attempts=attempt),
+            max_attempts=F("max_attempts") + 1, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
+            error_type=error["error_type"], error_message=error["error_message"],
+        )
+        if not moved:
+            return False
+        JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
+            outcome=JobAttempt.Outcome.HANDED_BACK, finished_at=now, **error
+        )
+        job = Job.objects.get(id=job_id)
+        events.job_changed(job)
+        transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
     return True

@@ -6,7 +6,7 @@ not allowed now, or another process made a move first; callers say so explicitly
 claim and finish statements (jobs.store) take their states from the same moves.
 
     scheduled --release--> pending --claim--> running --complete--> completed
-                           ^   retrying <--retry/lose--'  '--fail/lose--> failed
+                           ^   retrying <--retry/lose/hand back--'  '--fail/lose--> failed
                            |      '--claim--> running
     scheduled, pending, retrying, running --cancel--> cancelled
     failed, cancelled --replay--> pending
@@ -36,11 +36,12 @@ RETRY = Move("retry", (JobStatus.RUNNING,), JobStatus.RETRYING)  # a transient e
 FAIL = Move("fail", (JobStatus.RUNNING,), JobStatus.FAILED)  # a permanent error, or the last attempt
 LOSE_AND_RETRY = Move("lose and retry", (JobStatus.RUNNING,), JobStatus.RETRYING)  # the reaper: heartbeat stopped, attempts left
 LOSE_AND_FAIL = Move("lose and fail", (JobStatus.RUNNING,), JobStatus.FAILED)  # the reaper: heartbeat stopped, none left
+HAND_BACK = Move("hand back", (JobStatus.RUNNING,), JobStatus.RETRYING)  # its worker is stopping: another takes it now
 CANCEL = Move("cancel", (JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.RUNNING), JobStatus.CANCELLED)
 REPLAY = Move("replay", (JobStatus.FAILED, JobStatus.CANCELLED), JobStatus.PENDING)  # an operator runs it again
 DISCARD = Move("discard", (JobStatus.FAILED,), JobStatus.FAILED)  # an operator takes it out of the dead letters
 
-MOVES = (RELEASE, CLAIM, COMPLETE, RETRY, FAIL, LOSE_AND_RETRY, LOSE_AND_FAIL, CANCEL, REPLAY, DISCARD)
+MOVES = (RELEASE, CLAIM, COMPLETE, RETRY, FAIL, LOSE_AND_RETRY, LOSE_AND_FAIL, HAND_BACK, CANCEL, REPLAY, DISCARD)
 
 
 def move_jobs(move: Move, jobs: QuerySet[Job], **changes) -> int:

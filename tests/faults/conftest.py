@@ -21,18 +21,18 @@ FAULT_ENV = {
 
 
 class Stack:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, env: dict):
         self.tmp = tmp_path
         self.database = database_url(connections["default"].settings_dict)
         self.redis = RedisProcess(tmp_path / "redis").start()
-        self.env = {**FAULT_ENV, "REDIS_URL": self.redis.url}
+        self.env = {**env, "REDIS_URL": self.redis.url}
         self.web = AsgiServer(self.database, tmp_path, env=self.env).start()
         self.beat = BeatProcess(self.database, tmp_path, env=self.env).start()
         self.workers: list[WorkerProcess] = []
         self.token = ""
 
-    def start_worker(self, concurrency: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(self.database, self.tmp, env=self.env, concurrency=concurrency).start()
+    def start_worker(self, concurrency: int = 2, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(self.database, self.tmp, env={**self.env, **env}, concurrency=concurrency).start()
         self.workers.append(worker)
         return worker
 
@@ -48,14 +48,25 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.log()}" for p in [*self.workers, self.beat, self.web])
 
 
-@pytest.fixture
-def stack(transactional_db, user, tmp_path, request):
-    stack = Stack(tmp_path)
+def _stack(user, tmp_path, request, env):
+    stack = Stack(tmp_path, env)
     stack.token = Token.objects.create(user=user).key
     yield stack
     stack.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print(stack.logs())
+
+
+@pytest.fixture
+def stack(transactional_db, user, tmp_path, request):
+    """The whole service with short fault timings (FAULT_ENV)."""
+    yield from _stack(user, tmp_path, request, FAULT_ENV)
+
+
+@pytest.fixture
+def default_stack(transactional_db, user, tmp_path, request):
+    """The whole service with the default timings: recovery as users get it."""
+    yield from _stack(user, tmp_path, request, {"ALLOWED_HOSTS": FAULT_ENV["ALLOWED_HOSTS"]})
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -105,13 +105,14 @@ def test_sigterm_lets_a_running_job_finish(stack):
     assert job.status == JobStatus.COMPLETED and job.attempts == 1
 
 
-def test_sigterm_past_the_grace_period_redelivers_the_job(stack):
+def test_sigterm_past_the_grace_period_hands_the_job_back(stack):
     worker = stack.start_worker()
     job_id = stack.submit(seconds=10, steps=20, record_effect=True)
     wait_for(lambda: Job.objects.filter(id=job_id, status=JobStatus.RUNNING).exists(), timeout=20)
 
     worker.stop(timeout=30)
-    assert Job.objects.get(id=job_id).status != JobStatus.COMPLETED
+    assert Job.objects.get(id=job_id).status == JobStatus.RETRYING, "handed back, not left running"
+    assert JobAttempt.objects.get(job_id=job_id, number=1).outcome == JobAttempt.Outcome.HANDED_BACK
     stack.start_worker()
 
     all_completed([job_id], timeout=60)
