@@ -1,8 +1,8 @@
 """Scale: the read paths and the nightly cleanup with a large history in PostgreSQL.
 
-Seeds N finished jobs owned by one user (one attempt each; one in twenty failed, one in fifty with
-a delivered webhook and its try), spread evenly over twice the retention period, with SQL in
-chunks. Then times, through Django's test client in this process (median and p95 of --requests
+Seeds N finished jobs owned by one user (one attempt and one audit event each; one in twenty
+failed, one in fifty with a delivered webhook and its try), spread evenly over twice the retention
+period, with SQL in chunks. Then times, through Django's test client in this process (median and p95 of --requests
 after one warm-up): GET /metrics, the ops dashboard JSON, the admin job list, the admin dead
 letters with a filter, GET /api/jobs/?page_size=50 as the owner of all of them, and one
 evaluation of the alert rules. Last, runs the cleanup (about half the history has expired) while
@@ -91,6 +91,16 @@ def seed(jobs: int, retention_days: int) -> float:
                 SELECT 'msg_' || id, id, 'job.' || status, webhook_url, '{}'::jsonb, 'delivered', 1, 8,
                     completed_at, NULL, completed_at, completed_at + interval '30 ms'
                 FROM jobs_job WHERE webhook_url <> '' AND id BETWEEN %s AND %s
+                """,
+                ["00" + str(first).zfill(24), "00" + str(last).zfill(24)],
+            )
+            # Each job's submission left an audit event (the cleanup keeps it, without its job).
+            cursor.execute(
+                """
+                INSERT INTO jobs_auditevent (actor_id, action, job_id, target, client_address, details, created_at)
+                SELECT owner_id, 'job.enqueue', id, '', '10.0.0.1',
+                    jsonb_build_object('type', type, 'priority', priority), created_at
+                FROM jobs_job WHERE id BETWEEN %s AND %s
                 """,
                 ["00" + str(first).zfill(24), "00" + str(last).zfill(24)],
             )
