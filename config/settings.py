@@ -336,6 +336,10 @@ ALERT_WINDOW_SECONDS = env_int("ALERT_WINDOW_SECONDS", 900)
 ALERT_FAILURE_MIN_JOBS = env_int("ALERT_FAILURE_MIN_JOBS", 20)
 # Alerts are mailed to active staff with an email address, and POSTed here when set (SSRF-guarded).
 OPS_WEBHOOK_URL = os.environ.get("OPS_WEBHOOK_URL", "")
+# Signs the operations webhook's POSTs (Standard Webhooks, like job webhooks): `whsec_<base64>`.
+OPS_WEBHOOK_SECRET = os.environ.get("OPS_WEBHOOK_SECRET", "")
+if OPS_WEBHOOK_URL and not OPS_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured("OPS_WEBHOOK_URL needs OPS_WEBHOOK_SECRET (whsec_<base64>) to sign its requests.")
 
 # --- Email --------------------------------------------------------------------
 
@@ -368,6 +372,8 @@ WEBHOOK_DNS_TIMEOUT = env_float("WEBHOOK_DNS_TIMEOUT", 2.0)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 # A delivery whose try is overdue by this many seconds (lost publish, dead worker) is sent again.
 WEBHOOK_DISPATCH_GRACE_SECONDS = env_int("WEBHOOK_DISPATCH_GRACE_SECONDS", 60)
+# After a rotation, tries are signed with the old secret too for this long, so receivers can switch.
+WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600)
 
 
 # --- API ----------------------------------------------------------------------

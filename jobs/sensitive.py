@@ -67,6 +67,29 @@ def is_encrypted(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {ENCRYPTED}
 
 
+def text_encrypt(value: str) -> str:
+    """A secret string as stored (a Fernet token under the first key), for apps' own secrets."""
+    return cipher().encrypt(value.encode()).decode()
+
+
+def text_decrypt(token: str) -> str:
+    """The secret string; raises cryptography's InvalidToken when no configured key opens it."""
+    return cipher().decrypt(token.encode()).decode()
+
+
+def text_reencrypt(token: str) -> str:
+    return cipher().rotate(token.encode()).decode()
+
+
+# What `manage.py jobs_reencrypt` re-encrypts besides job input: apps register a function
+# (returning how many values it re-encrypted) from AppConfig.ready.
+REENCRYPTERS: dict[str, Any] = {}
+
+
+def on_reencrypt(name: str, reencrypt) -> None:
+    REENCRYPTERS[name] = reencrypt
+
+
 def input_encrypt(input_model: type, data: dict) -> dict:
     """The input as stored: each sensitive field's JSON value encrypted."""
     fields = sensitive_fields(input_model)

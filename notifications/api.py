@@ -15,9 +15,11 @@ from .models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 
 class WebhookSecretSerializer(serializers.ModelSerializer):
+    secret = serializers.CharField(source="clear", read_only=True, help_text="whsec_<base64>: verify deliveries with it.")
+
     class Meta:
         model = WebhookSecret
-        fields = ["secret", "created_at", "rotated_at"]
+        fields = ["secret", "created_at", "rotated_at", "previous_valid_until"]
         read_only_fields = fields
 
 
@@ -50,7 +52,8 @@ class WebhookSecretView(APIView):
 class WebhookSecretRotateView(APIView):
     @extend_schema(request=None, responses=WebhookSecretSerializer)
     def post(self, request: Request) -> Response:
-        """Replace your webhook signing secret; every later try is signed with the new one."""
+        """Replace your webhook signing secret: every later try is signed with the new one, and until
+        `previous_valid_until` (WEBHOOK_SECRET_OVERLAP_SECONDS) with the old one too."""
         secret = services.webhook_secret_rotate(request.user, actor=request.user, client_address=client_address(request))
         return Response(WebhookSecretSerializer(secret).data)
 

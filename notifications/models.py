@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from ulid import ULID
 
+from jobs.sensitive import text_decrypt
+
 # Operators' rights on webhooks, and the right to email other users than oneself.
 REDELIVER_WEBHOOKS = "notifications.redeliver_webhookdelivery"
 ROTATE_WEBHOOK_SECRETS = "notifications.rotate_webhooksecret"
@@ -16,12 +18,26 @@ def new_webhook_id() -> str:
 
 
 class WebhookSecret(models.Model):
-    """A user's signing secret, `whsec_<base64>`. Kept in clear: signing needs the key itself."""
+    """A user's signing secret, `whsec_<base64>`, stored encrypted with JOBS_ENCRYPTION_KEYS (the
+    keys of sensitive job input). After a rotation the previous secret still signs every try,
+    beside the new one, until `previous_valid_until`: receivers switch without missing a delivery."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret")
-    secret = models.CharField(max_length=100)
+    secret = models.TextField(help_text="Encrypted (a Fernet token).")
+    previous_secret = models.TextField(blank=True, default="", help_text="Encrypted; signs too until previous_valid_until.")
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def clear(self) -> str:
+        return text_decrypt(self.secret)
+
+    def signing_secrets(self, now) -> list[str]:
+        """The secrets a try made at `now` is signed with: the current one, and the previous one
+        while its overlap lasts."""
+        overlapping = self.previous_secret and self.previous_valid_until and now < self.previous_valid_until
+        return [self.clear, *([text_decrypt(self.previous_secret)] if overlapping else [])]
 
     class Meta:
         permissions = [("rotate_webhooksecret", "Can rotate any user's webhook signing secret")]

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template import TemplateDoesNotExist
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from jobs.errors import PermanentError
 from jobs.engine.audit import audit_record
+from jobs.sensitive import text_encrypt
 
 from .models import SentEmail, WebhookDelivery, WebhookSecret
 from .webhooks import new_webhook_secret, webhook_redeliver, webhook_secret_get
@@ -20,10 +23,15 @@ logger = logging.getLogger(__name__)
 
 
 def webhook_secret_rotate(user: Any, *, actor: Any, client_address: str | None = None) -> WebhookSecret:
-    """Replace the user's signing secret. Tries made from now on, retries included, use the new one."""
+    """Replace the user's signing secret. Tries made from now on, retries included, are signed with
+    the new one and, for WEBHOOK_SECRET_OVERLAP_SECONDS, with the old one too."""
+    now = timezone.now()
     with transaction.atomic():
         secret = webhook_secret_get(user.pk)
-        WebhookSecret.objects.filter(id=secret.id).update(secret=new_webhook_secret(), rotated_at=timezone.now())
+        WebhookSecret.objects.filter(id=secret.id).update(
+            secret=text_encrypt(new_webhook_secret()), previous_secret=secret.secret, rotated_at=now,
+            previous_valid_until=now + timedelta(seconds=settings.WEBHOOK_SECRET_OVERLAP_SECONDS),
+        )
         audit_record(actor=actor, action="webhook.secret_rotate", target=f"user:{user.pk}", client_address=client_address)
     secret.refresh_from_db()
     return secret

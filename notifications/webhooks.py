@@ -30,6 +30,7 @@ from jobs.engine.dispatch import publish_each, publish_or_defer
 from jobs.engine.retry import RetryPolicy
 from jobs.events import job_payload
 from jobs.models import Job, JobStatus
+from jobs.sensitive import text_encrypt, text_reencrypt
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookSecret
 from common.ssrf import TryDeadline, UnsafeWebhookTarget, checked_session, webhook_target
@@ -55,9 +56,21 @@ def new_webhook_secret() -> str:
 
 
 def webhook_secret_get(user_id: int) -> WebhookSecret:
-    """The user's signing secret, created on first use."""
-    secret, _ = WebhookSecret.objects.get_or_create(user_id=user_id, defaults={"secret": new_webhook_secret()})
+    """The user's signing secret, created on first use (stored encrypted)."""
+    secret, _ = WebhookSecret.objects.get_or_create(user_id=user_id, defaults={"secret": text_encrypt(new_webhook_secret())})
     return secret
+
+
+def webhook_secrets_reencrypt() -> int:
+    """Re-encrypt every stored signing secret under the first JOBS_ENCRYPTION_KEYS key. Each row is
+    written only if it still holds what was read (a rotation meanwhile wins), so it is safe beside
+    workers and rotations."""
+    changed = 0
+    for row_id, secret, previous in WebhookSecret.objects.values_list("id", "secret", "previous_secret").iterator():
+        changed += WebhookSecret.objects.filter(id=row_id, secret=secret, previous_secret=previous).update(
+            secret=text_reencrypt(secret), previous_secret=text_reencrypt(previous) if previous else ""
+        )
+    return changed
 
 
 # --- events -------------------------------------------------------------------
@@ -124,22 +137,24 @@ class TryResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def signed_headers(secret: str, webhook_id: str, body: str, at: datetime) -> dict[str, str]:
+def signed_headers(secrets: list[str], webhook_id: str, body: str, at: datetime) -> dict[str, str]:
+    """Standard Webhooks headers, signed with each of `secrets` (during a rotation's overlap the
+    old and the new one, space-separated in one header, as the specification allows)."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(webhook_id, at, body),
+        "webhook-signature": " ".join(Webhook(secret).sign(webhook_id, at, body) for secret in secrets),
     }
 
 
-def webhook_send(delivery: WebhookDelivery, secret: str) -> TryResult:
+def webhook_send(delivery: WebhookDelivery, secrets: list[str]) -> TryResult:
     """POST the event once, within WEBHOOK_TIMEOUT in all; never follows redirects. Classifies the
     outcome for the retry decision."""
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
     # Signed at each try: receivers reject timestamps more than a few minutes old.
-    headers = signed_headers(secret, delivery.webhook_id, body, datetime.now(dt_timezone.utc))
+    headers = signed_headers(secrets, delivery.webhook_id, body, datetime.now(dt_timezone.utc))
     timeout = settings.WEBHOOK_TIMEOUT
     timed_out = f"Timed out after {timeout:g} s"
     started = time.monotonic()
@@ -186,7 +201,7 @@ def webhook_deliver(delivery_id: int, attempt: int) -> str:
     if not claimed:
         return "dropped"
     delivery = WebhookDelivery.objects.select_related("job").get(id=delivery_id)
-    result = webhook_send(delivery, webhook_secret_get(delivery.job.owner_id).secret)
+    result = webhook_send(delivery, webhook_secret_get(delivery.job.owner_id).signing_secrets(started_at))
     retry = not result.delivered and result.retryable and attempt < delivery.max_attempts
     delay = webhook_retry_delay(attempt) if retry else None
     finished_at = timezone.now()

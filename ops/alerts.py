@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from jobs.authorization import VIEW_METRICS, users_with_permission
 from common.ssrf import TryDeadline, checked_session
+from notifications.webhooks import signed_headers
 
 from . import selectors
 from .models import Alert
@@ -133,9 +134,13 @@ def alert_notify(alert: Alert, event: str) -> None:
         payload = {"type": f"alert.{event}", "rule": alert.rule, "message": alert.message, "value": alert.value,
                    "threshold": alert.threshold, "raised_at": alert.raised_at.isoformat(),
                    "cleared_at": alert.cleared_at.isoformat() if alert.cleared_at else None}
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        # Signed like job webhooks (Standard Webhooks) with OPS_WEBHOOK_SECRET; the id names the
+        # alert and the event, so a receiver can drop a repeat.
+        headers = signed_headers([settings.OPS_WEBHOOK_SECRET], f"alert_{alert.id}_{event}", body, timezone.now())
         try:
             with TryDeadline(settings.WEBHOOK_TIMEOUT) as deadline, checked_session(deadline) as session:
-                session.post(settings.OPS_WEBHOOK_URL, data=json.dumps(payload), timeout=settings.WEBHOOK_TIMEOUT,
-                             headers={"Content-Type": "application/json"}, allow_redirects=False).raise_for_status()
+                session.post(settings.OPS_WEBHOOK_URL, data=body.encode(), timeout=settings.WEBHOOK_TIMEOUT,
+                             headers=headers, allow_redirects=False).raise_for_status()
         except Exception:
             logger.exception("Could not post alert %s %s to OPS_WEBHOOK_URL.", alert.rule, event)

@@ -100,7 +100,7 @@ def test_a_name_that_is_never_public_is_refused(api, host):
 
 def test_a_host_that_does_not_resolve_fails_its_try_and_is_not_retried(user):
     delivery = WebhookDelivery(url="https://no-such-host.invalid/hook", payload={}, max_attempts=1)
-    result = webhook_send(delivery, "whsec_" + "A" * 44)
+    result = webhook_send(delivery, ["whsec_" + "A" * 44])
     assert "could not be resolved" in result.error and not result.retryable
 
 
@@ -112,7 +112,7 @@ def test_the_address_is_checked_again_when_sending(user):
         delivery = WebhookDelivery.objects.create(job=job, event_type="job.completed", url=receiver.url, payload={}, max_attempts=1)
 
         # When a try is made with the guard on
-        result = webhook_send(delivery, "whsec_" + "A" * 44)
+        result = webhook_send(delivery, ["whsec_" + "A" * 44])
     finally:
         receiver.close()
 
@@ -148,7 +148,7 @@ def test_tricky_urls_are_refused_when_sent(url, reason):
     receiver = Receiver(200)
     try:
         delivery = WebhookDelivery(url=url.format(port=receiver.server.server_port), payload={}, max_attempts=1)
-        result = webhook_send(delivery, "whsec_" + "A" * 44)
+        result = webhook_send(delivery, ["whsec_" + "A" * 44])
     finally:
         receiver.close()
 
@@ -216,7 +216,7 @@ def test_a_slow_dns_lookup_at_send_time_is_a_retryable_timeout(settings, slow_dn
     delivery = WebhookDelivery(url="https://hooks.slow.example.net/", payload={}, max_attempts=1)
     started = time.monotonic()
 
-    result = webhook_send(delivery, "whsec_" + "A" * 44)
+    result = webhook_send(delivery, ["whsec_" + "A" * 44])
 
     assert time.monotonic() - started < 1.5
     assert result.error.startswith("Timed out") and result.retryable and result.status_code is None

@@ -16,6 +16,15 @@ from jobs.models import Job, JobAttempt, JobStatus
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("store")]
 
 
+@pytest.fixture(autouse=True)
+def published(monkeypatch) -> list:
+    """The next attempts the reaper and the hand-back publish, kept from the broker (a session
+    worker would take them and move the job on before the test looks)."""
+    sent = []
+    monkeypatch.setattr(dispatch, "job_publish", lambda *args, **kwargs: sent.append(args) or True)
+    return sent
+
+
 def running_job(user, quiet_for: float, attempt: int = 1) -> Job:
     """A job running `attempt`, whose last heartbeat was `quiet_for` seconds ago."""
     beat = timezone.now() - timedelta(seconds=quiet_for)
@@ -25,7 +34,7 @@ def running_job(user, quiet_for: float, attempt: int = 1) -> Job:
     return job
 
 
-def test_a_quiet_attempt_no_worker_vouches_for_is_lost(user, settings):
+def test_a_quiet_attempt_no_worker_vouches_for_is_lost(user, settings, published):
     job = running_job(user, quiet_for=settings.JOBS_LOST_AFTER + 1)
 
     assert dispatch.jobs_reap_stalled() == 1
@@ -33,6 +42,7 @@ def test_a_quiet_attempt_no_worker_vouches_for_is_lost(user, settings):
     job.refresh_from_db()
     assert (job.status, job.error_type) == (JobStatus.RETRYING, "jobs.errors.WorkerLost")
     assert JobAttempt.objects.get(job=job, number=1).outcome == JobAttempt.Outcome.LOST
+    assert published == [(job.id, 2, job.priority)]
 
 
 def test_a_quiet_attempt_its_worker_vouches_for_keeps_running(user, settings):
@@ -79,11 +89,7 @@ def test_without_redis_only_the_stall_timeout_declares_a_job_lost(user, settings
     assert Job.objects.get(id=stalled.id).status == JobStatus.RETRYING
 
 
-def test_a_handed_back_attempt_is_retried_at_once_and_not_counted(user, monkeypatch):
-    from jobs.engine import dispatch as dispatch_module
-
-    published = []
-    monkeypatch.setattr(dispatch_module, "job_publish", lambda *args, **kwargs: published.append(args) or True)
+def test_a_handed_back_attempt_is_retried_at_once_and_not_counted(user, published):
     job = running_job(user, quiet_for=0, attempt=2)
 
     assert dispatch.job_hand_back(job.id, 2)

@@ -80,3 +80,75 @@ def test_the_admin_redelivers_with_the_same_webhook_id(client, staff_user, deliv
     # The job's admin page lists its deliveries.
     page = client.get(f"/admin/jobs/job/{delivered.job_id}/change/")
     assert delivered.webhook_id in page.content.decode()
+
+
+def test_the_secret_is_stored_encrypted(api, user):
+    from notifications.models import WebhookSecret
+
+    secret = api.get("/api/webhooks/secret").json()["secret"]
+
+    stored = WebhookSecret.objects.get(user=user).secret
+    assert secret not in stored and not stored.startswith("whsec_")
+    assert WebhookSecret.objects.get(user=user).clear == secret
+
+
+def test_after_a_rotation_tries_carry_both_signatures_until_the_overlap_ends(api, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import WebhookSecret
+    from notifications.webhooks import signed_headers
+
+    old = api.get("/api/webhooks/secret").json()["secret"]
+    rotated = api.post("/api/webhooks/secret/rotate").json()
+    new = rotated["secret"]
+    row = WebhookSecret.objects.get(user=user)
+    now = timezone.now()
+
+    headers = signed_headers(row.signing_secrets(now), "msg_1", '{"a":1}', now)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):  # a receiver holding either secret accepts the try
+        assert Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
+
+    ends = row.previous_valid_until
+    assert abs((ends - now) - timedelta(seconds=settings.WEBHOOK_SECRET_OVERLAP_SECONDS)) < timedelta(seconds=5)
+    assert rotated["previous_valid_until"]
+    assert row.signing_secrets(ends + timedelta(seconds=1)) == [new]
+
+
+def test_signing_secrets_are_reencrypted_with_the_job_keys(user, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from notifications.models import WebhookSecret
+    from notifications.services import webhook_secret_rotate
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.JOBS_ENCRYPTION_KEYS = [old_key]
+    secret = webhook_secret_rotate(user, actor=user)  # a current and a previous secret
+    current, previous = secret.clear, WebhookSecret.objects.get(user=user).signing_secrets(secret.rotated_at)[1]
+    settings.JOBS_ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("jobs_reencrypt")
+    settings.JOBS_ENCRYPTION_KEYS = [new_key]  # the old key is gone: everything must open with the new one
+
+    row = WebhookSecret.objects.get(user=user)
+    assert row.signing_secrets(secret.rotated_at) == [current, previous]
+
+
+def test_the_migration_encrypts_secrets_earlier_versions_stored_in_clear(user):
+    import importlib
+
+    from django.apps import apps
+
+    from notifications.models import WebhookSecret
+    from notifications.webhooks import new_webhook_secret
+
+    migration = importlib.import_module("notifications.migrations.0004_webhook_secrets_encrypted")
+    clear = new_webhook_secret()
+    WebhookSecret.objects.create(user=user, secret=clear)
+
+    migration.encrypt_stored_secrets(apps, None)
+
+    row = WebhookSecret.objects.get(user=user)
+    assert row.secret != clear and row.clear == clear

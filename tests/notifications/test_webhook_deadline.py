@@ -72,7 +72,7 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(opening, drip):
     delivery = WebhookDelivery(url=f"http://127.0.0.1:{server.port}/hooks", payload={}, max_attempts=1)
     try:
         started = time.monotonic()
-        result = webhook_send(delivery, SECRET)
+        result = webhook_send(delivery, [SECRET])
         took = time.monotonic() - started
     finally:
         server.close()
@@ -85,7 +85,7 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(opening, drip):
 def test_a_receiver_that_answers_in_time_is_delivered():
     receiver = Receiver(200)
     try:
-        result = webhook_send(WebhookDelivery(url=receiver.url, payload={"type": "job.completed"}, max_attempts=1), SECRET)
+        result = webhook_send(WebhookDelivery(url=receiver.url, payload={"type": "job.completed"}, max_attempts=1), [SECRET])
     finally:
         receiver.close()
 

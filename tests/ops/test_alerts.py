@@ -1,7 +1,9 @@
 """Alert rules: raised once, notified once, cleared when the condition clears."""
 from __future__ import annotations
 
-import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -16,6 +18,7 @@ from ops.alerts import alert_raise, alerts_evaluate
 from ops.models import Alert
 
 from ..conftest import make_operator
+from ..support import ROOT
 from ..notifications.receiver import Receiver
 
 
@@ -98,9 +101,14 @@ def test_two_evaluators_raise_one_alert(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_alert_is_posted_to_the_operations_webhook(settings, user):
+def test_an_alert_is_posted_to_the_operations_webhook_signed(settings, user):
+    from standardwebhooks.webhooks import Webhook
+
+    from notifications.webhooks import new_webhook_secret
+
     receiver = Receiver(200)
     settings.OPS_WEBHOOK_URL = receiver.url
+    settings.OPS_WEBHOOK_SECRET = new_webhook_secret()
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
     settings.ALERT_BACKLOG_JOBS = 1
     try:
@@ -108,8 +116,18 @@ def test_an_alert_is_posted_to_the_operations_webhook(settings, user):
         alerts_evaluate()
     finally:
         receiver.close()
-    body = json.loads(receiver.requests[0]["body"])
+    request = receiver.requests[0]
+    body = Webhook(settings.OPS_WEBHOOK_SECRET).verify(request["body"], request["headers"])  # raises unless signed
     assert body["type"] == "alert.raised" and body["rule"] == "backlog"
+    with pytest.raises(Exception):
+        Webhook(new_webhook_secret()).verify(request["body"], request["headers"])
+
+
+def test_an_operations_webhook_without_a_secret_is_refused_at_start():
+    env = {**os.environ, "OPS_WEBHOOK_URL": "https://ops.example/hook", "OPS_WEBHOOK_SECRET": ""}
+    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+    assert started.returncode != 0 and "OPS_WEBHOOK_SECRET" in started.stderr
 
 
 def test_beat_evaluates_alerts_every_minute():
