@@ -89,9 +89,9 @@ def up() -> int:
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    # Ctrl-C here means "stop now": a running job is handed back within a second (it runs again on
-    # the next `up`), not waited for as a production deploy waits (60 s).
-    env.setdefault("JOBS_SHUTDOWN_GRACE_SECONDS", "1")
+    # Ctrl-C here means "stop now": a running job is handed back at once (it runs again on the next
+    # `up`), not waited for as a production deploy waits (60 s).
+    env.setdefault("JOBS_SHUTDOWN_GRACE_SECONDS", "0")
     port = env.get("PORT", "8000")
     processes: list[subprocess.Popen] = []
     redis = start_redis_if_needed(env)
