@@ -238,3 +238,28 @@ def test_admin_pages_render_for_staff_and_refuse_others(user, staff_user, client
 
     client.force_login(staff_user)
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_search_finds_by_job_id_username_or_email_through_indexes(user, other_user, staff_user, client):
+    from django.test.utils import CaptureQueriesContext
+
+    mine, theirs = failed_job(user), failed_job(other_user)
+    other_user.email = "bob@example.org"
+    other_user.save()
+    client.force_login(staff_user)
+
+    def found(term):
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("admin:jobs_job_changelist"), {"q": term})
+        listed = [job.id for job in page.context["cl"].result_list]
+        return listed, " ".join(q["sql"].upper() for q in queries.captured_queries)
+
+    assert found(mine.id)[0] == [mine.id]
+    assert found(mine.id.lower())[0] == [mine.id], "ids are upper case; a pasted lower-case one still finds it"
+    assert found(user.username)[0] == [mine.id]
+    assert found("example.org")[0] == [theirs.id]
+    assert found("nobody-matches")[0] == []
+    listed, sql = found(mine.id)
+    # Django's "=id" search is iexact: UPPER(id) on PostgreSQL, LIKE on SQLite; neither uses the key.
+    assert 'UPPER("JOBS_JOB"."ID"' not in sql and '"JOBS_JOB"."ID" LIKE' not in sql, "the id is matched through the primary key"
