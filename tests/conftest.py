@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from jobs.models import TERMINAL_STATUSES, Job
 
 from .browser import CHROMIUM, CHROMIUM_ARGS
-from .support import AsgiServer, WorkerProcess, database_url, purge_queues, wait_for
+from .support import AsgiServer, ServiceProcess, WorkerProcess, database_url, purge_queues, wait_for
 
 
 # The worker sends webhooks to receivers on loopback, with a schedule of 3 quick tries; the test
@@ -26,6 +26,14 @@ WORKER_ENV = {
     # The session's worker stops within a second at the end, handing back a job a test left running.
     "JOBS_SHUTDOWN_GRACE_SECONDS": "1",
 }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Before the session's last teardown, the session's worker and web server get SIGTERM
+    together: their fixtures then wait for both at once, not for one after the other."""
+    if nextitem is None:
+        ServiceProcess.begin_stopping_all()
 
 
 @pytest.fixture(scope="session")

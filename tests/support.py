@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 from pathlib import Path
 from urllib.parse import quote
 
@@ -86,12 +87,14 @@ class ServiceProcess:
     """One of the service's processes, started as production starts it, logging to a file."""
 
     name = "process"
+    started: weakref.WeakSet[ServiceProcess] = weakref.WeakSet()
 
     def __init__(self, database: str, log_dir: Path, env: dict | None = None):
         self.database = database
         self.log_dir = log_dir
         self.env = env or {}
         self.process: subprocess.Popen | None = None
+        self.stopping = False
         self.log_path = log_dir / f"{self.name}-{uuid.uuid4().hex[:8]}.log"
 
     def command(self) -> list[str]:
@@ -106,6 +109,8 @@ class ServiceProcess:
             self.command(), cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.stopping = False
+        ServiceProcess.started.add(self)
         deadline = time.monotonic() + timeout
         while not self.is_ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -117,10 +122,22 @@ class ServiceProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def begin_stop(self) -> None:
+        """SIGTERM, as a supervisor would send it, without waiting (once)."""
+        if self.running and not self.stopping:
+            self.stopping = True
+            self.process.send_signal(signal.SIGTERM)
+
+    @classmethod
+    def begin_stopping_all(cls) -> None:
+        """SIGTERM to every running process at once, so that they stop together, not in turn."""
+        for process in list(cls.started):
+            process.begin_stop()
+
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM, as a supervisor would send it; SIGKILL if it does not stop in time."""
         if self.running:
-            self.process.send_signal(signal.SIGTERM)
+            self.begin_stop()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
