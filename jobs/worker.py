@@ -15,10 +15,11 @@ from django.db import connection
 
 from . import liveness
 from .engine.dispatch import job_hand_back
+from .tasks import run_job
 
 logger = logging.getLogger(__name__)
 
-RUN_TASK = "jobs.run"
+RUN_TASK = run_job.name
 _handed_back: set[liveness.Attempt] = set()
 
 

@@ -154,6 +154,8 @@ def jobs_reap_stalled(now: datetime | None = None, limit: int = 500) -> int:
     for parent_id in list(stalled_parents.values_list("id", flat=True).distinct()[:limit]):
         job_batch_refresh(parent_id)
     candidates = list(quiet.filter(children__isnull=True).values_list("id", "attempts", "heartbeat_at")[:limit])
+    if not candidates:
+        return 0  # the usual case: no need to ask Redis
     vouched = liveness.attempts_vouched_for((job_id, attempt) for job_id, attempt, _ in candidates)
     stall_cutoff = now - timedelta(seconds=settings.JOBS_STALL_TIMEOUT)
     reaped = 0
@@ -173,28 +175,13 @@ def _job_reap(job_id: str, attempt: int, now: datetime, heartbeat_at: datetime) 
         "error_message": f"Worker lost: no sign of attempt {attempt} for {quiet_for:.0f} s.",
         "traceback": "",
     }
-    job = Job.objects.only("max_attempts", "priority").get(id=job_id)
-    retry = attempt < job.max_attempts
+    retry = attempt < Job.objects.only("max_attempts").get(id=job_id).max_attempts
     # Fenced on the heartbeat read above: a beat since then means the attempt is alive after all.
     fenced = Job.objects.filter(id=job_id, attempts=attempt, heartbeat_at=heartbeat_at)
-    fields = dict(error_type=error["error_type"], error_message=error["error_message"])
-    with transaction.atomic():
-        if retry:
-            moved = move_jobs(LOSE_AND_RETRY, fenced, next_retry_at=now, dispatched_at=None, heartbeat_at=None, **fields)
-        else:
-            moved = move_jobs(LOSE_AND_FAIL, fenced, completed_at=now, **fields)
-        if not moved:
-            return False
-        JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
-            outcome=JobAttempt.Outcome.LOST, finished_at=now, **error
-        )
-        job = Job.objects.get(id=job_id)
-        if retry:
-            events.job_changed(job)
-            transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
-        else:
-            hooks.job_ended(job)
-    return True
+    if retry:
+        return _attempt_taken_back(LOSE_AND_RETRY, fenced, job_id, attempt, JobAttempt.Outcome.LOST, error, now,
+                                   next_retry_at=now, dispatched_at=None, heartbeat_at=None)
+    return _attempt_taken_back(LOSE_AND_FAIL, fenced, job_id, attempt, JobAttempt.Outcome.LOST, error, now, completed_at=now)
 
 
 def job_hand_back(job_id: str, attempt: int) -> bool:
@@ -208,18 +195,26 @@ def job_hand_back(job_id: str, attempt: int) -> bool:
         "error_message": f"Attempt {attempt} was handed back: its worker stopped before it ended.",
         "traceback": "",
     }
+    return _attempt_taken_back(
+        HAND_BACK, Job.objects.filter(id=job_id, attempts=attempt), job_id, attempt, JobAttempt.Outcome.HANDED_BACK,
+        error, now, max_attempts=F("max_attempts") + 1, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
+    )
+
+
+def _attempt_taken_back(move, fenced, job_id: str, attempt: int, outcome: str, error: dict, now: datetime, **changes) -> bool:
+    """An attempt no worker will finish (lost, or handed back): make `move` for the fenced job,
+    close the attempt row with `outcome`, then publish the next attempt when the job is retrying,
+    or end the job. False when the fence matched nothing."""
     with transaction.atomic():
-        moved = move_jobs(
-            HAND_BACK, Job.objects.filter(id=job_id, attempts=attempt),
-            max_attempts=F("max_attempts") + 1, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
-            error_type=error["error_type"], error_message=error["error_message"],
-        )
-        if not moved:
+        if not move_jobs(move, fenced, error_type=error["error_type"], error_message=error["error_message"], **changes):
             return False
         JobAttempt.objects.filter(job_id=job_id, number=attempt, finished_at__isnull=True).update(
-            outcome=JobAttempt.Outcome.HANDED_BACK, finished_at=now, **error
+            outcome=outcome, finished_at=now, **error
         )
         job = Job.objects.get(id=job_id)
-        events.job_changed(job)
-        transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
+        if move.target == JobStatus.RETRYING:
+            events.job_changed(job)
+            transaction.on_commit(partial(job_publish, job_id, attempt + 1, job.priority))
+        else:
+            hooks.job_ended(job)
     return True
