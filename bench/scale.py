@@ -41,8 +41,9 @@ def seed(jobs: int, retention_days: int) -> float:
     owner, _ = get_user_model().objects.get_or_create(username=HISTORY_USER)
     started = time.monotonic()
     with connection.cursor() as cursor:
-        # (The metrics' rollups too, where this version has them: the script also runs on older ones.)
-        tables = ["jobs_job", "jobs_jobattempt", "jobs_auditevent", "notifications_webhookdelivery",
+        # (The rollups and the dead-letter tally too, where this version has them: the script also
+        # runs on older ones.)
+        tables = ["jobs_job", "jobs_jobattempt", "jobs_auditevent", "jobs_deadlettertally", "notifications_webhookdelivery",
                   "notifications_webhookattempt", "ops_metrictotal", "ops_metricminute", "ops_metricsfolded"]
         cursor.execute(f"TRUNCATE {', '.join(t for t in tables if t in connection.introspection.table_names())} CASCADE")
         span = f"{2 * retention_days} days"

@@ -22,7 +22,7 @@ from common.pagination import CappedCountPaginator
 from .engine import actions
 from .authorization import CANCEL_JOBS, DISCARD_JOBS, REPLAY_EDITED_JOBS, REPLAY_JOBS, VIEW_JOBS, is_operator
 from .errors import InvalidJobInput, JobStateConflict, UnknownJobType
-from .models import AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
+from .models import DEAD_LETTERS, AuditEvent, DeadLetter, Job, JobAttempt, JobStatus
 from .sensitive import MASK, input_mask, sensitive_fields
 
 
@@ -274,7 +274,7 @@ class DeadLetterAdmin(JobAdminBase):
     change_form_template = "admin/jobs/deadletter/change_form.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status=JobStatus.FAILED, discarded_at__isnull=True)
+        return super().get_queryset(request).filter(DEAD_LETTERS)
 
     def changelist_view(self, request, extra_context=None):
         counts = recent_error_counts(request, self.get_queryset(request))

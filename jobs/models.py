@@ -25,6 +25,11 @@ TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.
 WAITING_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.PENDING, JobStatus.RETRYING})
 
 
+# The dead-letter queue: failed jobs nobody has replayed or discarded yet. Migration 0010's
+# triggers on PostgreSQL say the same in SQL; change them together.
+DEAD_LETTERS = models.Q(status=JobStatus.FAILED, discarded_at__isnull=True)
+
+
 def waiting_for_worker(now) -> models.Q:
     """The one definition of "waiting" in figures (metrics, alerts, the dashboard's backlog): waiting
     jobs that are due, that is every one but those scheduled for later."""
@@ -129,6 +134,15 @@ class DeadLetter(Job):
         proxy = True
         verbose_name = "dead letter"
         verbose_name_plural = "dead letters (failed jobs)"
+
+
+class DeadLetterTally(models.Model):
+    """How the number of dead letters changed: +1 or -1 per job that became or stopped being one,
+    written by triggers on the job table (PostgreSQL, migration 0010) in the transaction that moved
+    the job, and folded into one row by the readers (jobs.selectors.dead_letter_count). Its sum is
+    the count, exact, read from a few rows however many jobs ever failed."""
+
+    change = models.BigIntegerField()
 
 
 class JobAttempt(models.Model):

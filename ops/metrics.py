@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from jobs.authorization import VIEW_METRICS, is_operator
 from jobs.models import JobStatus
-from jobs.selectors import broker_queue_lengths
+from jobs.selectors import broker_queue_lengths, dead_letter_count
 
 from . import rollups, selectors
 from .rollups import BUCKET_LABELS
@@ -68,7 +68,7 @@ class JobsCollector:
                 queue_length.add_metric([queue], length)
         yield queue_length
 
-        yield GaugeMetricFamily("jobservice_dead_letters", "Failed jobs not yet replayed or discarded.", value=selectors.dead_letter_count())
+        yield GaugeMetricFamily("jobservice_dead_letters", "Failed jobs not yet replayed or discarded.", value=dead_letter_count())
         yield GaugeMetricFamily("jobservice_backlog", "Due jobs waiting for a worker.", value=sum(waiting.values()))
 
         deliveries = GaugeMetricFamily("jobservice_webhook_deliveries", "Webhook deliveries by status (in flight now; ended ever).", labels=["status"])

@@ -71,10 +71,6 @@ def average_wait_seconds(now: datetime, since: datetime) -> tuple[float, int]:
     return (total / count if count else 0.0), count
 
 
-def dead_letter_count() -> int:
-    return Job.objects.filter(status=JobStatus.FAILED, discarded_at__isnull=True).count()
-
-
 def counters(figures: Figures, name: str) -> dict[tuple[str, str], int]:
     """One counter by (type, queue)."""
     return {(key.type, key.queue): count for key, (count, _) in figures.items() if key.name == name}
@@ -162,7 +158,7 @@ def _type_summary(figures: Figures) -> list[dict]:
 
 def operations_overview(now: datetime | None = None) -> dict:
     """What the admin's operations dashboard shows (and refreshes as JSON)."""
-    from jobs.selectors import broker_queue_lengths
+    from jobs.selectors import broker_queue_lengths, dead_letter_count
 
     from .models import Alert
 

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.authorization import system_user_get
-from jobs.models import Job, JobStatus
+from jobs.models import DEAD_LETTERS, Job, JobStatus
 from jobs.engine.audit import audit_record
 from jobs.engine.submission import job_enqueue
 
@@ -98,7 +98,7 @@ def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int
         "removed_jobs": sum(removed.values()),
         "removed_by_status": dict(sorted(removed.items())),
         "removed_files": len(files),
-        "kept_failed": Job.objects.filter(status=JobStatus.FAILED, discarded_at=None, completed_at__lt=cutoff).count(),
+        "kept_failed": Job.objects.filter(DEAD_LETTERS, completed_at__lt=cutoff).count(),
     }
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
-from jobs.engine import actions
-from jobs.models import AuditEvent, Job, JobAttempt, JobStatus
+from jobs import selectors
+from jobs.engine import actions, running
+from jobs.models import DEAD_LETTERS, AuditEvent, DeadLetterTally, Job, JobAttempt, JobStatus
+from jobs.selectors import dead_letter_count
 
 from ..conftest import wait_for_job
 from ..support import wait_for
@@ -263,3 +269,104 @@ def test_the_admin_search_finds_by_job_id_username_or_email_through_indexes(user
     listed, sql = found(mine.id)
     # Django's "=id" search is iexact: UPPER(id) on PostgreSQL, LIKE on SQLite; neither uses the key.
     assert 'UPPER("JOBS_JOB"."ID"' not in sql and '"JOBS_JOB"."ID" LIKE' not in sql, "the id is matched through the primary key"
+
+
+# The dead-letter count (/metrics, the dashboard, /api/queues/) is read from a tally the database's
+# triggers keep (PostgreSQL); elsewhere it is a count.
+on_postgresql = pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+                                   reason="the tally's triggers are PostgreSQL's")
+
+
+def dead_letters_exactly() -> int:
+    return Job.objects.filter(DEAD_LETTERS).count()
+
+
+def running_job(user) -> Job:
+    job = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0, "steps": 1})
+    return running.job_claim(job.id, 1)
+
+
+@on_postgresql
+@pytest.mark.django_db
+def test_the_dead_letter_count_follows_every_way_in_and_out(user, other_user, staff_user):
+    assert dead_letter_count() == 0
+    kept = failed_job(user)  # inserted failed
+    for _ in range(3):
+        job = running_job(user)
+        assert running.job_fail(job.id, 1, {"error_type": "E", "error_message": "m", "traceback": ""}, 1)
+    running.job_complete(running_job(user).id, 1, {}, 1)  # not a dead letter
+    assert dead_letter_count() == dead_letters_exactly() == 4
+
+    discarded = failed_job(user)
+    assert actions.job_discard(discarded, actor=staff_user)
+    assert not actions.job_discard(discarded, actor=staff_user)  # a second discard changes nothing
+    assert actions.job_replay(Job.objects.get(id=discarded.id), actor=staff_user)  # was not a dead letter
+    assert actions.job_replay(kept, actor=staff_user)
+    assert dead_letter_count() == dead_letters_exactly() == 3
+
+    failed_job(other_user)
+    Job.objects.filter(DEAD_LETTERS, owner=user).update(error_message="edited")  # still dead letters
+    other_user.delete()  # the user's jobs go with it
+    assert dead_letter_count() == dead_letters_exactly() == 3
+
+    from jobs.engine.transitions import CANCEL, move_jobs
+
+    cancelled = Job.objects.create(owner=user, type="diagnostics.sleep", input={})
+    move_jobs(CANCEL, Job.objects.filter(id=cancelled.id))
+    assert actions.job_replay(Job.objects.get(id=cancelled.id), actor=staff_user)
+    assert dead_letter_count() == dead_letters_exactly() == 3
+
+
+@on_postgresql
+@pytest.mark.django_db
+def test_the_cleanup_leaves_the_dead_letter_count_as_it_was(user, staff_user):
+    from schedules.services import jobs_cleanup
+
+    old = timezone.now() - timedelta(days=40)
+    failed_job(user, completed_at=old)
+    actions.job_discard(failed_job(user, completed_at=old), actor=staff_user)
+    Job.objects.create(owner=user, type="diagnostics.sleep", input={}, status=JobStatus.COMPLETED, completed_at=old)
+
+    assert jobs_cleanup(retention_days=30)["removed_jobs"] == 2
+    assert dead_letter_count() == dead_letters_exactly() == 1
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_readers_fold_the_tally_while_jobs_fail_beside_them(user, monkeypatch):
+    monkeypatch.setattr(selectors, "TALLY_FOLD_AT", 20)
+
+    def fail_jobs(n):
+        for _ in range(n):
+            failed_job(user)
+        connection.close()
+
+    def read(n):
+        for _ in range(n):
+            dead_letter_count()
+        connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(fail_jobs, 150), pool.submit(fail_jobs, 150), pool.submit(read, 100), pool.submit(read, 100)]:
+            done.result()
+
+    assert dead_letter_count() == dead_letters_exactly() == 300
+    assert DeadLetterTally.objects.count() <= 21  # folded
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_seeds_the_tally_with_the_dead_letters_already_there(user):
+    from django.db.migrations.executor import MigrationExecutor
+
+    for _ in range(3):
+        failed_job(user)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("jobs", "0009_attempt_handed_back")])
+    failed_job(user)  # no trigger: the tally is gone
+    executor = MigrationExecutor(connection)
+    executor.migrate([("jobs", "0010_dead_letter_tally")])
+
+    assert dead_letter_count() == dead_letters_exactly() == 4
+    failed_job(user)
+    assert dead_letter_count() == 5
