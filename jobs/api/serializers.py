@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 
@@ -18,6 +19,16 @@ MAX_DELAY = timedelta(days=90)
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so that a typo is an error instead of a silent default."""
+
+    def get_fields(self):
+        """The declared fields, copied for this instance. DRF deep-copies them, which runs every
+        field's __init__ again: the larger part of validating a submit. A flat field is only read
+        after its __init__ (bind() sets attributes of the copy), so a shallow copy is enough;
+        nested serializers keep DRF's deep copy."""
+        return {
+            name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
+            for name, field in self._declared_fields.items()
+        }
 
     def validate(self, attrs):
         unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)

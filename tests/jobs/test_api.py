@@ -231,3 +231,21 @@ def test_job_path_matches_reverse_under_any_script_prefix():
         assert job_path("job-detail", job_id) == f"/jobs-service/api/jobs/{job_id}"
     finally:
         set_script_prefix("/")
+
+
+def test_submission_serializers_bind_their_own_copies_of_the_declared_fields():
+    """StrictSerializer copies fields shallowly (DRF deep-copies): each instance still gets its own
+    bound fields, and validating one request leaves nothing behind for the next."""
+    from jobs.api.serializers import JobCreateSerializer
+
+    first = JobCreateSerializer(data={"type": "x", "input": {"a": 1}, "priority": "low"})
+    second = JobCreateSerializer(data={"type": "y", "input": [], "priority": "urgent"})
+    assert first.is_valid() and not second.is_valid()
+
+    assert first.fields["priority"] is not second.fields["priority"]
+    assert first.fields["priority"].parent is first and second.fields["priority"].parent is second
+    assert JobCreateSerializer._declared_fields["priority"].parent is None  # the declared field is never bound
+    assert first.validated_data == {"type": "x", "input": {"a": 1}, "priority": "low"}
+    assert set(second.errors) == {"input", "priority"}
+    third = JobCreateSerializer(data={"type": "z"})
+    assert third.is_valid() and third.validated_data == {"type": "z", "input": {}}
