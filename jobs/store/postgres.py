@@ -22,23 +22,11 @@ class PostgresStore(Store):
         rows.insert_in_one_statement(*new_rows)
 
     def claim(self, job_id, attempt, changes, worker, pid):
-        """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip.
-
-        Its commit does not wait for the disk (synchronous_commit off for this one statement's
-        transaction, when it is one): only a crash of PostgreSQL itself within a fraction of a
-        second can lose a claim, and then the job is back at its previous attempt, every later
-        write of the lost attempt is fenced out, and the dispatcher publishes the job again, as
-        after a worker lost with its message. Any durable commit after it (the attempt's own
-        heartbeat or finish, or anyone's) makes it durable too: the log is flushed in order. The
-        finish stays durable. See README, "Reliability, measured"."""
+        """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip."""
         n = _names()
         set_sql, set_params = rows.set_clause(Job, {"status": CLAIM.target, **changes})
-        # A local setting outlives the statement only to the end of its transaction: inside an
-        # atomic block it would make the whole block's commit asynchronous, so it is left out.
-        async_commit = "" if connection.in_atomic_block else (
-            "async_commit AS (SELECT set_config('synchronous_commit', 'off', true)), ")
         sql = f"""
-            WITH {async_commit}claimed AS (
+            WITH claimed AS (
                 UPDATE {n.job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
                 WHERE id = %s AND attempts = %s AND status IN ({_placeholders(CLAIM.sources)})
                 RETURNING {n.job_columns}
@@ -49,7 +37,6 @@ class PostgresStore(Store):
             )
             SELECT claimed.*, owner.{n.user_active} AS owner_is_active
             FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id
-            {", async_commit" if async_commit else ""}
         """
         params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, *CLAIM.sources,
                   worker, pid, JobAttempt.Outcome.RUNNING]

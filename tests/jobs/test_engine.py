@@ -153,39 +153,6 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user, store):
     assert attempt.finished_at is not None and attempt.duration_ms is not None
 
 
-@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL's commit modes")
-@pytest.mark.django_db(transaction=True)
-def test_claims_commit_without_waiting_for_the_disk_and_outcomes_wait(user):
-    """The PostgreSQL store's claim commits with synchronous_commit off (README: a lost claim is
-    a lost worker's message); the finish is durable. Counted with the server's WAL syncs: each
-    durable commit flushes the log itself, an asynchronous one leaves it to the WAL writer."""
-    from django.db import connection
-
-    from jobs.store import PostgresStore, using
-
-    def wal_syncs() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_stat_force_next_flush()")  # this session's counts, now
-            cursor.execute("SELECT wal_sync FROM pg_stat_wal")
-            return cursor.fetchone()[0]
-
-    jobs = [Job.objects.create(owner=user, type="diagnostics.sleep", input={}, max_attempts=5) for _ in range(60)]
-    with using(PostgresStore()):
-        before = wal_syncs()
-        for job in jobs:
-            assert running.job_claim(job.id, 1) is not None
-        claims = wal_syncs() - before
-        before = wal_syncs()
-        for job in jobs:
-            assert running.job_complete(job.id, 1, {}, 1, has_listeners=False)
-        finishes = wal_syncs() - before
-    with connection.cursor() as cursor:  # the session's own setting is untouched
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == "on"
-    assert finishes >= 50, f"{finishes} WAL syncs for 60 durable finishes"
-    assert claims < 30, f"{claims} WAL syncs for 60 claims that need not wait"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_submission_is_one_statement_and_its_publish_on_postgresql(user, monkeypatch, store):
     """job_enqueue stores the job, already marked dispatched, and its audit event together; on
