@@ -24,7 +24,11 @@ class StrictSerializer(serializers.Serializer):
         """The declared fields, copied for this instance. DRF deep-copies them, which runs every
         field's __init__ again: the larger part of validating a submit. A flat field is only read
         after its __init__ (bind() sets attributes of the copy), so a shallow copy is enough;
-        nested serializers keep DRF's deep copy."""
+        nested serializers keep DRF's deep copy. Not for fields holding a child field (ListField,
+        DictField): their child would be shared by every request, so they are refused here."""
+        assert not any(hasattr(field, "child") for field in self._declared_fields.values()
+                       if not isinstance(field, serializers.BaseSerializer)), (
+            "A field with a child field needs DRF's deep copy; StrictSerializer copies shallowly.")
         return {
             name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
             for name, field in self._declared_fields.items()
