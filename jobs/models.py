@@ -104,7 +104,7 @@ class Job(models.Model):
             # The dead-letter queue, newest first: its count, its admin list and its error figures
             # read from the index alone (PostgreSQL; elsewhere the include is ignored).
             models.Index(fields=["-id"], include=["type", "error_type"], name="job_dead_letters",
-                         condition=models.Q(status="failed", discarded_at__isnull=True)),
+                         condition=DEAD_LETTERS),
         ]
         constraints = [
             models.UniqueConstraint(fields=["owner", "idempotency_key"], name="one_job_per_idempotency_key"),

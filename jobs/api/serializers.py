@@ -20,15 +20,21 @@ MAX_DELAY = timedelta(days=90)
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so that a typo is an error instead of a silent default."""
 
+    def __init_subclass__(cls, **kwargs):
+        # Checked once per class, not per request: see get_fields.
+        super().__init_subclass__(**kwargs)
+        if any(hasattr(field, "child") for field in cls._declared_fields.values()
+               if not isinstance(field, serializers.BaseSerializer)):
+            raise TypeError(f"{cls.__name__}: a field with a child field needs DRF's deep copy; "
+                            "StrictSerializer copies shallowly.")
+
     def get_fields(self):
         """The declared fields, copied for this instance. DRF deep-copies them, which runs every
         field's __init__ again: the larger part of validating a submit. A flat field is only read
         after its __init__ (bind() sets attributes of the copy), so a shallow copy is enough;
         nested serializers keep DRF's deep copy. Not for fields holding a child field (ListField,
-        DictField): their child would be shared by every request, so they are refused here."""
-        assert not any(hasattr(field, "child") for field in self._declared_fields.values()
-                       if not isinstance(field, serializers.BaseSerializer)), (
-            "A field with a child field needs DRF's deep copy; StrictSerializer copies shallowly.")
+        DictField): their child would be shared by every request, so subclasses declaring one are
+        refused when they are defined."""
         return {
             name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
             for name, field in self._declared_fields.items()

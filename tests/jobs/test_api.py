@@ -249,3 +249,13 @@ def test_submission_serializers_bind_their_own_copies_of_the_declared_fields():
     assert set(second.errors) == {"input", "priority"}
     third = JobCreateSerializer(data={"type": "z"})
     assert third.is_valid() and third.validated_data == {"type": "z", "input": {}}
+
+
+def test_a_strict_serializer_with_a_child_field_is_refused_when_defined():
+    """A shallow copy would share a ListField's child between requests: refused at class definition."""
+    from rest_framework import serializers
+
+    from jobs.api.serializers import StrictSerializer
+
+    with pytest.raises(TypeError, match="deep copy"):
+        type("Tagged", (StrictSerializer,), {"tags": serializers.ListField(child=serializers.CharField())})
