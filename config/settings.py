@@ -318,6 +318,9 @@ JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
 JOBS_RETENTION_DAYS = env_int("JOBS_RETENTION_DAYS", 30)
 # Per-user rate of POST /api/jobs/ and POST /api/reports/generate (DRF rate: N/sec|min|hour|day).
 JOBS_SUBMIT_RATE = os.environ.get("JOBS_SUBMIT_RATE", "120/min")
+# A web process trusts an API token it verified for at most this many seconds while no token or
+# user changes (jobs/api/authentication.py); 0 reads every token from the database.
+JOBS_TOKEN_CACHE_SECONDS = env_float("JOBS_TOKEN_CACHE_SECONDS", 60.0)
 # Fernet keys for sensitive input fields, comma-separated: the first encrypts, all decrypt (rotation).
 # Required when DEBUG is off; in development a key is derived from SECRET_KEY (jobs/sensitive.py).
 JOBS_ENCRYPTION_KEYS = env_list("JOBS_ENCRYPTION_KEYS", "")

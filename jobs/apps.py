@@ -16,6 +16,9 @@ class JobsConfig(AppConfig):
         # Fail at startup, not at the first submission, when sensitive fields have no key.
         keys_check(all_job_types())
         post_migrate.connect(create_submit_permissions, sender=self)
+        from .api.authentication import connect_auth_epoch_signals
+
+        connect_auth_epoch_signals()
 
 
 def create_submit_permissions(using: str = "default", **kwargs) -> None:

@@ -96,6 +96,39 @@ def test_the_insert_compiled_once_stores_what_save_would(user):
     assert AuditEvent.objects.get(job_id=job.id).details == {"x": 1}
 
 
+@pytest.mark.django_db
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_the_insert_prepares_every_value_as_the_orm_does(user):
+    """jobs/store/rows.py's insert_preparer (Django 5.2's fields): where it skips get_db_prep_save
+    the ORM would have returned the value unchanged, for every field of the rows a submit and a
+    claim insert, with the values they hold (set, None, naive and aware times, JSON, addresses)."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    from jobs.engine.audit import audit_event
+    from jobs.models import Job, JobAttempt
+    from jobs.store import rows
+
+    now = timezone.now()
+    jobs = [
+        Job(owner=user, type="diagnostics.sleep", input={"seconds": 2}, run_at=now, dispatched_at=now, max_attempts=3),
+        Job(owner=user, type="t", input=[], output=None, progress=5, attempts=2, run_at=datetime(2026, 1, 1, 12)),
+    ]
+    audits = [audit_event(actor=user, action="job.enqueue", job=jobs[0], client_address="10.0.0.1", details={"x": 1}),
+              audit_event(actor=None, action="x", target="t", client_address=None)]
+    attempts = [JobAttempt(job=jobs[0], number=1, worker="w", pid=7, outcome="running", started_at=now)]
+    db = rows._db()
+    for row in [*jobs, *audits, *attempts]:
+        for field in row._meta.local_concrete_fields:
+            if field.primary_key and row.pk is None:
+                continue
+            ours = rows.insert_preparer(field)(row, db)
+            # (after ours: pre_save of an auto_now_add field sets a new time at every call)
+            orm = field.get_db_prep_save(getattr(row, field.attname), db)
+            assert type(ours) is type(orm) and getattr(ours, "obj", ours) == getattr(orm, "obj", orm), field.name
+
+
 def test_the_pool_check_recovers_when_the_server_drops_every_connection():
     """config/postgresql/base.py (psycopg-pool 3.3's pooled connection `_pool` and `check()`): with eight
     idle connections killed at once, the next borrow gets a live one instead of timing out (the
@@ -172,6 +205,62 @@ def test_publishing_reuses_one_redis_client_per_channel(settings):
         assert client.connection_pool is channel.pool
         assert channel._create_client() is client
         assert channel._create_client(asynchronous=True) is not client, "the consumer's clients stay kombu's"
+
+
+@pytest.mark.parametrize("task_path, args", [
+    ("jobs.tasks.run_job", ("01JOBID", 1)),
+    ("jobs.tasks.run_job", ("01JOBID", 3)),
+    ("notifications.tasks.deliver_webhook", (42, 2)),
+])
+def test_a_direct_publish_stores_the_message_celery_would(settings, task_path, args):
+    """config/broker.py's publish_direct (Celery 5.7 protocol 2, kombu 5.7's Redis transport): the
+    message it pushes equals, field by field, the one Celery's own publish stores for the same task,
+    arguments and queue (only the ids differ), and lands where kombu puts it."""
+    import json
+    from importlib import import_module
+
+    import redis
+
+    from config import broker
+
+    if settings.BROKER_IS_AMQP:
+        pytest.skip("the transport is Redis's")
+    module, name = task_path.rsplit(".", 1)
+    task = getattr(import_module(module), name)
+    queue = f"direct-publish-test-{name}"  # no worker takes from it
+    assert broker.direct_publish_possible()
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(queue)
+    task.apply_async(args, argsrepr=repr(args), kwargsrepr="{}", queue=queue)
+    broker.publish_direct(task, args, queue)
+    ours, celerys = (json.loads(message) for message in client.lpop(queue, 2))
+    client.delete(queue)
+    for message in (ours, celerys):
+        for part, field in (("headers", "id"), ("headers", "root_id"), ("properties", "correlation_id"), ("properties", "delivery_tag")):
+            assert message[part].pop(field)
+    assert ours == celerys
+
+
+def test_a_direct_publish_is_not_used_inside_a_worker_task(settings):
+    """Celery names the publishing task as the parent of a message published from inside one; the
+    direct publish leaves those messages to Celery."""
+    from celery import current_app
+
+    from config import broker
+
+    if settings.BROKER_IS_AMQP:
+        pytest.skip("the transport is Redis's")
+    from celery._state import _task_stack
+
+    task = current_app.tasks["jobs.run"]
+    task.push_request(called_directly=False)  # as a worker runs it
+    _task_stack.push(task)
+    try:
+        assert not broker.direct_publish_possible()
+    finally:
+        _task_stack.pop()
+        task.pop_request()
+    assert broker.direct_publish_possible()
 
 
 def test_a_channel_of_a_closed_connection_refuses_with_a_connection_error(settings):

@@ -68,14 +68,15 @@ def submit_job(request: Request, type_name: str, input: dict, options: dict) -> 
 
 def accepted_response(request: Request, job: Job) -> Response:
     """202 Accepted with where to poll (Location), when (Retry-After) and where to listen."""
-    status_url = request.build_absolute_uri(job_path("job-detail", job.id))
+    origin = request.build_absolute_uri("/")[:-1]  # once: job paths need no escaping
+    status_url = origin + job_path("job-detail", job.id)
     ws_scheme = "wss" if request.is_secure() else "ws"
     body = {
         "id": job.id,
         "type": job.type,
         "status": job.status,
         "status_url": status_url,
-        "stream_url": request.build_absolute_uri(job_path("job-stream", job.id)),
+        "stream_url": origin + job_path("job-stream", job.id),
         "ws_url": f"{ws_scheme}://{request.get_host()}/ws/jobs/{job.id}/",
     }
     headers = {"Location": status_url, "Retry-After": str(settings.JOBS_POLL_AFTER_SECONDS)}

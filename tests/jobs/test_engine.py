@@ -190,18 +190,20 @@ def test_a_submission_is_one_statement_and_its_publish_on_postgresql(user, monke
 def test_a_first_publish_the_broker_refuses_leaves_the_job_to_the_dispatcher(user, monkeypatch, store):
     """The dispatched mark stored with the job is taken back when the broker refuses the message,
     so the dispatcher's query for undispatched jobs finds it. (The broker really down: tests/faults.)"""
-    from jobs import tasks
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from config import broker
     from jobs.engine import dispatch
 
     def refuse(*args, **kwargs):
-        raise ConnectionError("broker down")
+        raise RedisConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.run_job, "apply_async", refuse)
+    monkeypatch.setattr(broker, "publish_direct", refuse)
     job = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0})
     assert Job.objects.get(id=job.id).dispatched_at is None
 
     published = []
-    monkeypatch.setattr(tasks.run_job, "apply_async", lambda args, **kwargs: published.append(args))
+    monkeypatch.setattr(broker, "publish_direct", lambda task, args, queue: published.append(args))
     later = timezone.now() + timedelta(seconds=settings.JOBS_DISPATCH_GRACE_SECONDS + 1)
     assert dispatch.jobs_dispatch_due(now=later) >= 1
     assert (job.id, 1) in published
