@@ -390,6 +390,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only: other content types answer 415 instead of being half-understood.
     "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jobs.api.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "jobs.api.schema.ApiSchema",
     "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.JobPagination",
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",

@@ -41,27 +41,81 @@ _remembered: dict[str, tuple[tuple, str, float]] = {}
 
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, exactly as DRF checks it (an unknown key or an inactive user
-    is refused), with the token and its user read by `token_with_user_remembered`."""
+    is refused), with the token and its user read by `token_with_user_remembered`.
+
+    A submit asks Redis for the auth epoch in the same round trip as its rate limit
+    (jobs/api/throttling.py): on a view whose POST that throttle limits, a remembered token is
+    taken as it is here and checked against the epoch there, before the view runs."""
+
+    def authenticate(self, request):
+        self.request = request
+        return super().authenticate(request)
 
     def authenticate_credentials(self, key: str):
-        token = token_with_user_remembered(key)
+        token, request = None, getattr(self, "request", None)
+        if request is not None and _submit_throttle_checks_epoch(request):
+            token, read_under = remembered_token(key)
+            if token is not None:
+                request.auth_epoch_to_check = (key, read_under)
         if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return token.user, token
+            token = token_with_user_remembered(key)
+        return _user_and_token(token)
 
 
-def token_with_user_remembered(key: str) -> Token | None:
-    """`token_with_user`, from this process's memory when the auth epoch has not moved since the
-    token was read (see above). Each call builds new instances: a request may cache permissions
-    on its user."""
-    epoch = auth_epoch()
+def _user_and_token(token: Token | None):
+    if token is None:
+        raise exceptions.AuthenticationFailed(_("Invalid token."))
+    if not token.user.is_active:
+        raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+    return token.user, token
+
+
+def _submit_throttle_checks_epoch(request) -> bool:
+    from .throttling import SubmitRateThrottle
+
+    view = (request.parser_context or {}).get("view")
+    return request.method == "POST" and any(
+        issubclass(throttle, SubmitRateThrottle) for throttle in getattr(view, "throttle_classes", ())
+    )
+
+
+def confirm_remembered_token(request, epoch: str | None) -> None:
+    """For the submit throttle, which read the current auth `epoch` (None: Redis could not say):
+    when the request's token was taken from memory under another epoch, read it again, and
+    refuse the request if it no longer authenticates."""
+    check = getattr(request, "auth_epoch_to_check", None)
+    if check is None:
+        return
+    key, read_under = check
+    del request.auth_epoch_to_check
+    if epoch is not None and epoch == read_under:
+        return
+    request.user, request.auth = _user_and_token(token_with_user_remembered(key, epoch))
+
+
+def remembered_token(key: str) -> tuple[Token | None, str | None]:
+    """The token remembered under this key (new instances: a request may cache permissions on its
+    user) and the epoch it was read under, if read less than JOBS_TOKEN_CACHE_SECONDS ago."""
     remembered = _remembered.get(key)
-    if epoch is not None and remembered is not None:
-        row, read_under, read_at = remembered
-        if read_under == epoch and time.monotonic() - read_at < settings.JOBS_TOKEN_CACHE_SECONDS:
-            return _token_from_row(row)
+    if remembered is None:
+        return None, None
+    row, read_under, read_at = remembered
+    if time.monotonic() - read_at >= settings.JOBS_TOKEN_CACHE_SECONDS:
+        return None, None
+    return _token_from_row(row), read_under
+
+
+_ASK = object()
+
+
+def token_with_user_remembered(key: str, epoch: str | None = _ASK) -> Token | None:
+    """`token_with_user`, from this process's memory when the auth epoch (asked of Redis unless
+    given) has not moved since the token was read (see above)."""
+    if epoch is _ASK:
+        epoch = auth_epoch()
+    token, read_under = remembered_token(key)
+    if epoch is not None and token is not None and read_under == epoch:
+        return token
     row = _token_row(key)
     if row is None:
         return None
@@ -72,11 +126,15 @@ def token_with_user_remembered(key: str) -> Token | None:
     return _token_from_row(row)
 
 
+def auth_epoch_key() -> str:
+    return cache.make_key(_EPOCH_KEY)
+
+
 def auth_epoch() -> str | None:
     """The current auth epoch, one GET; None when Redis cannot answer (then nothing is trusted from
     memory). A missing epoch (Redis emptied) is given a new value: never an old one, under which
     a revoked token might have been remembered."""
-    key = cache.make_key(_EPOCH_KEY)
+    key = auth_epoch_key()
     try:
         client = cache_redis(key)
         epoch = client.get(key)
@@ -90,7 +148,7 @@ def auth_epoch() -> str | None:
 
 def auth_epoch_bump() -> None:
     """Every token remembered by any process is read again from the database at its next use."""
-    key = cache.make_key(_EPOCH_KEY)
+    key = auth_epoch_key()
     try:
         cache_redis(key).set(key, uuid.uuid4().hex)
     except (RedisError, OSError):

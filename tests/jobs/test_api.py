@@ -259,3 +259,30 @@ def test_a_strict_serializer_with_a_child_field_is_refused_when_defined():
 
     with pytest.raises(TypeError, match="deep copy"):
         type("Tagged", (StrictSerializer,), {"tags": serializers.ListField(child=serializers.CharField())})
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json; indent=2", "text/html",
+                                    "application/xml", "text/html;q=0.9, application/json"])
+def test_the_negotiation_shortcut_picks_what_drf_would(accept):
+    """jobs/api/negotiation.py answers plain Accept headers at once; every header gets the renderer
+    and media type DRF's own negotiation picks (or the same 406)."""
+    from rest_framework.exceptions import NotAcceptable
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from jobs.api.negotiation import ContentNegotiation
+
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    renderers = [JSONRenderer(), BrowsableAPIRenderer()]
+
+    def pick(negotiation):
+        request = Request(APIRequestFactory().get("/api/jobs/", **headers))
+        try:
+            renderer, media_type = negotiation.select_renderer(request, renderers)
+        except NotAcceptable:
+            return "406"
+        return type(renderer), media_type
+
+    assert pick(ContentNegotiation()) == pick(DefaultContentNegotiation())

@@ -97,13 +97,76 @@ def test_with_redis_unreachable_every_token_is_read_from_the_database(token, mon
 
 
 def test_a_running_server_refuses_a_token_deleted_or_a_user_deactivated_elsewhere(asgi_server, transactional_db, user, other_user):
-    def status(token) -> int:
-        return requests.get(f"{asgi_server.url}/api/jobs/", headers={"Authorization": f"Token {token.key}"}, timeout=10).status_code
+    def status(token, method) -> int:
+        return requests.request(method, f"{asgi_server.url}/api/jobs/", headers={"Authorization": f"Token {token.key}"},
+                                json=SLEEP, timeout=10).status_code
 
     token, other = Token.objects.create(user=user), Token.objects.create(user=other_user)
     for _ in range(3):  # each of the server's processes has seen them
-        assert status(token) == status(other) == 200
+        assert status(token, "GET") == status(other, "GET") == 200
+        assert status(token, "POST") == status(other, "POST") == 202
     Token.objects.filter(pk=token.pk).delete()
     other_user.is_active = False
     other_user.save()
-    assert status(token) == status(other) == 401
+    for method in ("POST", "GET"):
+        assert status(token, method) == status(other, method) == 401
+
+
+SLEEP = {"type": "diagnostics.sleep", "input": {"seconds": 0}}
+
+
+def token_api(token):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_a_submit_checks_a_remembered_token_in_its_throttle_round_trip(token):
+    """The submit throttle's script returns the auth epoch: a remembered token costs a submit no
+    database read and no round trip of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = token_api(token)
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
+    with CaptureQueriesContext(connection) as queries:
+        assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
+    assert not [q for q in queries.captured_queries if "authtoken" in q["sql"]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("revoke", ["delete token", "deactivate user", "bump by hand"])
+def test_a_submit_with_a_remembered_token_revoked_since_is_refused_and_stores_nothing(token, revoke):
+    from jobs.models import Job
+
+    api = token_api(token)
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
+    if revoke == "delete token":
+        Token.objects.filter(pk=token.pk).delete()
+    elif revoke == "deactivate user":
+        token.user.is_active = False
+        token.user.save()
+    else:
+        get_user_model().objects.filter(pk=token.user.pk).update(is_active=False)
+        auth_epoch_bump()
+    refused = api.post("/api/jobs/", SLEEP, format="json")
+    assert refused.status_code == 401 and "WWW-Authenticate" in refused
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_submit_with_redis_unreachable_reads_the_token_from_the_database(token, monkeypatch):
+    from jobs.api import throttling
+    from jobs.models import Job
+
+    api = token_api(token)
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202  # remembered
+    unreachable = redis.Redis(port=free_port(), socket_connect_timeout=1)
+    for module in (authentication, throttling):
+        monkeypatch.setattr(module, "cache_redis", lambda key=None: unreachable)
+    get_user_model().objects.filter(pk=token.user.pk).update(is_active=False)  # no bump can say so
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 401
+    assert Job.objects.count() == 1
