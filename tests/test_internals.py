@@ -123,7 +123,7 @@ def test_the_insert_prepares_every_value_as_the_orm_does(user):
         for field in row._meta.local_concrete_fields:
             if field.primary_key and row.pk is None:
                 continue
-            ours = rows.insert_preparer(field)(row, db)
+            ours = rows.insert_preparer(field, db.vendor)(row, db)
             # (after ours: pre_save of an auto_now_add field sets a new time at every call)
             orm = field.get_db_prep_save(getattr(row, field.attname), db)
             assert type(ours) is type(orm) and getattr(ours, "obj", ours) == getattr(orm, "obj", orm), field.name

@@ -84,7 +84,7 @@ def insert_in_one_statement(*new_rows: Model) -> None:
         _insert_statements[shape] = _insert_statement(new_rows)
     sql, fields_per_row = _insert_statements[shape]
     db = _db()
-    params = [prepare(row, db) for row, fields in zip(new_rows, fields_per_row) for prepare in map(insert_preparer, fields)]
+    params = [insert_preparer(field, db.vendor)(row, db) for row, fields in zip(new_rows, fields_per_row) for field in fields]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
     for row in new_rows:
@@ -105,15 +105,18 @@ _INTEGERS = (model_fields.IntegerField, model_fields.PositiveIntegerField, model
 
 
 @functools.cache
-def insert_preparer(field):
+def insert_preparer(field, vendor: str):
     """`(row, db) -> value` as the ORM's INSERT prepares the field's value (pre_save fills
     auto_now_add and the like, then get_db_prep_save), without the ORM's calls where they would
-    return the value unchanged. tests/test_internals.py checks each against the ORM."""
+    return the value unchanged on PostgreSQL (on other databases, always the ORM's).
+    tests/test_internals.py checks each against the ORM."""
     attname = field.attname
 
     def orm(row, db):
         return field.get_db_prep_save(field.pre_save(row, True), db)
 
+    if vendor != "postgresql":
+        return orm
     if type(field) is model_fields.DateTimeField and settings.USE_TZ:
         if field.auto_now or field.auto_now_add:
             def now(row, db):
