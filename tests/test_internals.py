@@ -213,7 +213,7 @@ def test_publishing_reuses_one_redis_client_per_channel(settings):
     ("notifications.tasks.deliver_webhook", (42, 2)),
 ])
 def test_a_direct_publish_stores_the_message_celery_would(settings, task_path, args):
-    """config/broker.py's publish_direct (Celery 5.7 protocol 2, kombu 5.7's Redis transport): the
+    """jobs/engine/direct_publish.py (Celery 5.7 protocol 2, kombu 5.7's Redis transport): the
     message it pushes equals, field by field, the one Celery's own publish stores for the same task,
     arguments and queue (only the ids differ), and lands where kombu puts it."""
     import json
@@ -221,18 +221,18 @@ def test_a_direct_publish_stores_the_message_celery_would(settings, task_path, a
 
     import redis
 
-    from config import broker
+    from jobs.engine import direct_publish
 
     if settings.BROKER_IS_AMQP:
         pytest.skip("the transport is Redis's")
     module, name = task_path.rsplit(".", 1)
     task = getattr(import_module(module), name)
     queue = f"direct-publish-test-{name}"  # no worker takes from it
-    assert broker.direct_publish_possible()
+    assert direct_publish.direct_publish_possible()
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.delete(queue)
     task.apply_async(args, argsrepr=repr(args), kwargsrepr="{}", queue=queue)
-    broker.publish_direct(task, args, queue)
+    direct_publish.publish_direct(task, args, queue)
     ours, celerys = (json.loads(message) for message in client.lpop(queue, 2))
     client.delete(queue)
     for message in (ours, celerys):
@@ -246,7 +246,7 @@ def test_a_direct_publish_is_not_used_inside_a_worker_task(settings):
     direct publish leaves those messages to Celery."""
     from celery import current_app
 
-    from config import broker
+    from jobs.engine import direct_publish
 
     if settings.BROKER_IS_AMQP:
         pytest.skip("the transport is Redis's")
@@ -256,11 +256,11 @@ def test_a_direct_publish_is_not_used_inside_a_worker_task(settings):
     task.push_request(called_directly=False)  # as a worker runs it
     _task_stack.push(task)
     try:
-        assert not broker.direct_publish_possible()
+        assert not direct_publish.direct_publish_possible()
     finally:
         _task_stack.pop()
         task.pop_request()
-    assert broker.direct_publish_possible()
+    assert direct_publish.direct_publish_possible()
 
 
 def test_a_channel_of_a_closed_connection_refuses_with_a_connection_error(settings):

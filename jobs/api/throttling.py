@@ -25,6 +25,12 @@ logger = logging.getLogger(__name__)
 # (KEYS[2], jobs/api/authentication.py), which saves a submit the round trip that asks for it.
 _TAKE = Script(None, b"""
 local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  -- Redis lost it: a new value (this request's random id), never an old one, under which no
+  -- token is remembered yet.
+  redis.call('SET', KEYS[2], ARGV[3], 'NX')
+  epoch = redis.call('GET', KEYS[2])
+end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local duration, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -56,7 +62,7 @@ class SubmitRateThrottle(UserRateThrottle):
         self.num_requests, self.duration = self.parse_rate(self.get_rate())
         key = cache.make_key(self.get_cache_key(request, view))  # the cache's prefix and version
         try:
-            retry_after, *epoch = _TAKE(
+            retry_after, epoch = _TAKE(
                 keys=[key, auth_epoch_key()], args=[self.duration, self.num_requests, uuid.uuid4().hex],
                 client=cache_redis(key),
             )
@@ -66,7 +72,7 @@ class SubmitRateThrottle(UserRateThrottle):
             logger.warning("Submit throttle unavailable (cache error); allowing the request.", exc_info=True)
             confirm_remembered_token(request, None)
             return True
-        confirm_remembered_token(request, epoch[0].decode() if epoch else None)
+        confirm_remembered_token(request, epoch.decode())
         self.retry_after = float(retry_after)
         return self.retry_after < 0
 

@@ -20,12 +20,11 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from config import broker
 
 from ..models import Job, JobAttempt, JobStatus, job_route
 from ..store import store
 from .. import events, liveness
-from . import hooks
+from . import direct_publish, hooks
 from .transitions import HAND_BACK, LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, move_jobs
 
 logger = logging.getLogger(__name__)
@@ -35,8 +34,8 @@ def publish_or_defer(task, args: tuple, *, countdown: float | None = None, **rou
     """Send `task(*args)` to the broker. When the broker cannot take it, log and return False: the
     caller's row stays due in the database, and its dispatcher publishes it again."""
     try:
-        if countdown is None and route.keys() == {"queue"} and broker.direct_publish_possible():
-            broker.publish_direct(task, args, route["queue"])  # the same message, without Celery's layers
+        if countdown is None and route.keys() == {"queue"} and direct_publish.direct_publish_possible():
+            direct_publish.publish_direct(task, args, route["queue"])  # the same message, without Celery's layers
         else:
             # repr, not Celery's saferepr (a tenth of a publish's CPU): the arguments are a few ids.
             task.apply_async(args, countdown=countdown, argsrepr=repr(args), kwargsrepr="{}", **route)

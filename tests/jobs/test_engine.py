@@ -192,18 +192,18 @@ def test_a_first_publish_the_broker_refuses_leaves_the_job_to_the_dispatcher(use
     so the dispatcher's query for undispatched jobs finds it. (The broker really down: tests/faults.)"""
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from config import broker
+    from jobs.engine import direct_publish
     from jobs.engine import dispatch
 
     def refuse(*args, **kwargs):
         raise RedisConnectionError("broker down")
 
-    monkeypatch.setattr(broker, "publish_direct", refuse)
+    monkeypatch.setattr(direct_publish, "publish_direct", refuse)
     job = submission.job_enqueue(owner=user, type_name="diagnostics.sleep", input={"seconds": 0})
     assert Job.objects.get(id=job.id).dispatched_at is None
 
     published = []
-    monkeypatch.setattr(broker, "publish_direct", lambda task, args, queue: published.append(args))
+    monkeypatch.setattr(direct_publish, "publish_direct", lambda task, args, queue: published.append(args))
     later = timezone.now() + timedelta(seconds=settings.JOBS_DISPATCH_GRACE_SECONDS + 1)
     assert dispatch.jobs_dispatch_due(now=later) >= 1
     assert (job.id, 1) in published

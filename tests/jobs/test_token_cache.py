@@ -170,3 +170,20 @@ def test_a_submit_with_redis_unreachable_reads_the_token_from_the_database(token
     get_user_model().objects.filter(pk=token.user.pk).update(is_active=False)  # no bump can say so
     assert api.post("/api/jobs/", SLEEP, format="json").status_code == 401
     assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_submit_after_redis_lost_the_epoch_reads_its_token_once_then_remembers_it(token, django_assert_max_num_queries):
+    """Redis restarted empty: the throttle's script finds no epoch, gives it a new value, and that
+    submit reads its token from the database; the next ones trust memory again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = token_api(token)
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
+    key = cache.make_key("jobs:auth-epoch")
+    authentication.cache_redis(key).delete(key)
+    for reads_token in (True, False, False):
+        with CaptureQueriesContext(connection) as queries:
+            assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
+        assert any("authtoken" in q["sql"] for q in queries.captured_queries) == reads_token
