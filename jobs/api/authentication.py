@@ -55,8 +55,10 @@ class TokenAuthentication(authentication.TokenAuthentication):
         token, request = None, getattr(self, "request", None)
         if request is not None and _submit_throttle_checks_epoch(request):
             token, read_under = remembered_token(key)
-            if token is not None:
+            if token is not None and token.user.is_active:
                 request.auth_epoch_to_check = (key, read_under)
+            else:
+                token = None  # (a user remembered inactive may have been reactivated since)
         if token is None:
             token = token_with_user_remembered(key)
         return _user_and_token(token)
@@ -111,6 +113,8 @@ _ASK = object()
 def token_with_user_remembered(key: str, epoch: str | None = _ASK) -> Token | None:
     """`token_with_user`, from this process's memory when the auth epoch (asked of Redis unless
     given) has not moved since the token was read (see above)."""
+    if settings.JOBS_TOKEN_CACHE_SECONDS <= 0:
+        return token_with_user(key)
     if epoch is _ASK:
         epoch = auth_epoch()
     token, read_under = remembered_token(key)
@@ -119,7 +123,7 @@ def token_with_user_remembered(key: str, epoch: str | None = _ASK) -> Token | No
     row = _token_row(key)
     if row is None:
         return None
-    if epoch is not None and settings.JOBS_TOKEN_CACHE_SECONDS > 0:
+    if epoch is not None:
         if len(_remembered) >= _REMEMBERED_MAX:
             _remembered.clear()
         _remembered[key] = (row, epoch, time.monotonic())
@@ -156,16 +160,19 @@ def auth_epoch_bump() -> None:
                        settings.JOBS_TOKEN_CACHE_SECONDS, exc_info=True)
 
 
-def _tokens_changed(**kwargs) -> None:
+def _tokens_changed(sender, **kwargs) -> None:
+    # Any model whose rows are tokens or users, proxies included (the admin edits tokens through
+    # DRF's TokenProxy, and Django names the proxy as the sender).
+    if sender._meta.concrete_model not in (Token, get_user_model()):
+        return
     # Now, and again at commit: a request between the two may have remembered the old rows.
     auth_epoch_bump()
     transaction.on_commit(auth_epoch_bump)
 
 
 def connect_auth_epoch_signals() -> None:
-    for model in (Token, get_user_model()):
-        post_save.connect(_tokens_changed, sender=model, dispatch_uid=f"auth-epoch-save-{model._meta.label}")
-        post_delete.connect(_tokens_changed, sender=model, dispatch_uid=f"auth-epoch-delete-{model._meta.label}")
+    post_save.connect(_tokens_changed, dispatch_uid="auth-epoch-save")
+    post_delete.connect(_tokens_changed, dispatch_uid="auth-epoch-delete")
 
 
 def token_with_user(key: str) -> Token | None:

@@ -42,6 +42,7 @@ def _plain_redis_broker() -> bool:
     options = conf.broker_transport_options or {}
     return (
         getattr(settings, "CELERY_BROKER_TRANSPORT", None) == "config.broker:Transport"
+        and (conf.broker_url or "").startswith("redis://")  # not TLS (rediss://) nor a sentinel
         and not conf.broker_use_ssl
         and not conf.task_send_sent_event
         and conf.task_protocol == 2

@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-
 from ..models import Job, JobAttempt, JobStatus, job_route
 from ..store import store
 from .. import events, liveness

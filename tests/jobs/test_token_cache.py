@@ -187,3 +187,28 @@ def test_a_submit_after_redis_lost_the_epoch_reads_its_token_once_then_remembers
         with CaptureQueriesContext(connection) as queries:
             assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
         assert any("authtoken" in q["sql"] for q in queries.captured_queries) == reads_token
+
+
+@pytest.mark.django_db
+def test_a_token_moved_to_another_user_through_the_admins_proxy_is_read_again(token, other_user):
+    """The admin edits tokens through DRF's TokenProxy: its saves bump the epoch too."""
+    from rest_framework.authtoken.models import TokenProxy
+
+    first, _ = authenticate(token.key)
+    proxied = TokenProxy.objects.get(pk=token.pk)
+    proxied.user = other_user
+    proxied.save()
+    moved, _ = authenticate(token.key)
+    assert first.pk == token.user.pk and moved.pk == other_user.pk
+
+
+@pytest.mark.django_db
+def test_a_reactivated_user_may_submit_again_at_once(token):
+    api = token_api(token)
+    token.user.is_active = False
+    token.user.save()
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 401
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 401  # remembered inactive
+    token.user.is_active = True
+    token.user.save()
+    assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
