@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -160,19 +161,21 @@ def auth_epoch_bump() -> None:
                        settings.JOBS_TOKEN_CACHE_SECONDS, exc_info=True)
 
 
-def _tokens_changed(sender, **kwargs) -> None:
-    # Any model whose rows are tokens or users, proxies included (the admin edits tokens through
-    # DRF's TokenProxy, and Django names the proxy as the sender).
-    if sender._meta.concrete_model not in (Token, get_user_model()):
-        return
+def _tokens_changed(**kwargs) -> None:
     # Now, and again at commit: a request between the two may have remembered the old rows.
     auth_epoch_bump()
     transaction.on_commit(auth_epoch_bump)
 
 
 def connect_auth_epoch_signals() -> None:
-    post_save.connect(_tokens_changed, dispatch_uid="auth-epoch-save")
-    post_delete.connect(_tokens_changed, dispatch_uid="auth-epoch-delete")
+    """On every model whose rows are tokens or users, proxies included: the admin edits tokens
+    through DRF's TokenProxy, and Django names the proxy as the sender. (Not on every model: a
+    delete receiver for all senders would cost every other model Django's fast deletes.)"""
+    for model in apps.get_models():
+        if model._meta.concrete_model in (Token, get_user_model()):
+            label = model._meta.label
+            post_save.connect(_tokens_changed, sender=model, dispatch_uid=f"auth-epoch-save-{label}")
+            post_delete.connect(_tokens_changed, sender=model, dispatch_uid=f"auth-epoch-delete-{label}")
 
 
 def token_with_user(key: str) -> Token | None:

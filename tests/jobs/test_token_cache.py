@@ -212,3 +212,15 @@ def test_a_reactivated_user_may_submit_again_at_once(token):
     token.user.is_active = True
     token.user.save()
     assert api.post("/api/jobs/", SLEEP, format="json").status_code == 202
+
+
+def test_the_epoch_signals_leave_other_models_their_fast_deletes():
+    """Receivers for every sender would make Django collect every other model's rows one by one
+    before deleting them (the cleanup's batches)."""
+    from django.db.models import signals
+
+    from jobs.models import AuditEvent, Job, JobAttempt
+
+    for model in (Job, JobAttempt, AuditEvent):
+        assert not signals.post_delete.has_listeners(model) and not signals.post_save.has_listeners(model), model
+    assert signals.post_save.has_listeners(Token) and signals.post_delete.has_listeners(get_user_model())
