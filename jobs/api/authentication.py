@@ -55,7 +55,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str):
         token, request = None, getattr(self, "request", None)
         if request is not None and _submit_throttle_checks_epoch(request):
-            token, read_under = remembered_token(key)
+            row, read_under = _remembered_row(key)
+            token = row and _token_from_row(row)
             if token is not None and token.user.is_active:
                 request.auth_epoch_to_check = (key, read_under)
             else:
@@ -96,16 +97,14 @@ def confirm_remembered_token(request, epoch: str | None) -> None:
     request.user, request.auth = _user_and_token(token_with_user_remembered(key, epoch))
 
 
-def remembered_token(key: str) -> tuple[Token | None, str | None]:
-    """The token remembered under this key (new instances: a request may cache permissions on its
-    user) and the epoch it was read under, if read less than JOBS_TOKEN_CACHE_SECONDS ago."""
+def _remembered_row(key: str) -> tuple[tuple | None, str | None]:
+    """The row of the token remembered under this key and the epoch it was read under, if read
+    less than JOBS_TOKEN_CACHE_SECONDS ago. (Each use builds new instances from the row: a request
+    may cache permissions on its user.)"""
     remembered = _remembered.get(key)
-    if remembered is None:
+    if remembered is None or time.monotonic() - remembered[2] >= settings.JOBS_TOKEN_CACHE_SECONDS:
         return None, None
-    row, read_under, read_at = remembered
-    if time.monotonic() - read_at >= settings.JOBS_TOKEN_CACHE_SECONDS:
-        return None, None
-    return _token_from_row(row), read_under
+    return remembered[0], remembered[1]
 
 
 _ASK = object()
@@ -118,9 +117,9 @@ def token_with_user_remembered(key: str, epoch: str | None = _ASK) -> Token | No
         return token_with_user(key)
     if epoch is _ASK:
         epoch = auth_epoch()
-    token, read_under = remembered_token(key)
-    if epoch is not None and token is not None and read_under == epoch:
-        return token
+    row, read_under = _remembered_row(key)
+    if epoch is not None and row is not None and read_under == epoch:
+        return _token_from_row(row)
     row = _token_row(key)
     if row is None:
         return None

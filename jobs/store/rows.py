@@ -82,29 +82,29 @@ def insert_in_one_statement(*new_rows: Model) -> None:
     shape = tuple((type(row), row.pk is None) for row in new_rows)
     if shape not in _insert_statements:
         _insert_statements[shape] = _insert_statement(new_rows)
-    sql, fields_per_row = _insert_statements[shape]
+    sql, preparers_per_row = _insert_statements[shape]
     db = _db()
-    params = [insert_preparer(field, db.vendor)(row, db) for row, fields in zip(new_rows, fields_per_row) for field in fields]
+    params = [prepare(row, db) for row, preparers in zip(new_rows, preparers_per_row) for prepare in preparers]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
     for row in new_rows:
         row._state.adding, row._state.db = False, db.alias
 
 
-# Django's own field classes whose preparation leaves these value types as they are (or None as
-# None): for them the ORM's get_db_prep_save, a few microseconds a field, is skipped.
-_PASSED_AS_IS = {
-    **dict.fromkeys((model_fields.CharField, model_fields.TextField, model_fields.SlugField), (str,)),
-    model_fields.BooleanField: (bool,),
+# Django's own field classes whose preparation on PostgreSQL leaves a value it accepts (and None)
+# as it is: for them the ORM's get_db_prep_save, a few microseconds a field, is skipped.
+_KEPT = {
+    **dict.fromkeys((model_fields.CharField, model_fields.TextField, model_fields.SlugField),
+                    lambda value: type(value) is str),
+    model_fields.BooleanField: lambda value: type(value) is bool,
+    model_fields.DateTimeField: lambda value: type(value) is datetime.datetime and value.tzinfo is not None,
 }
-# Integers are adapted by the backend alone (PostgreSQL with server-side binding wraps them in
-# psycopg's sized types, Int2 to Int8).
 _AUTO_KEYS = (model_fields.AutoField, model_fields.BigAutoField, model_fields.SmallAutoField)
+# Integers are adapted by the backend alone (with server-side binding, psycopg's Int2 to Int8).
 _INTEGERS = (model_fields.IntegerField, model_fields.PositiveIntegerField, model_fields.SmallIntegerField,
              model_fields.PositiveSmallIntegerField, model_fields.BigIntegerField, model_fields.PositiveBigIntegerField)
 
 
-@functools.cache
 def insert_preparer(field, vendor: str):
     """`(row, db) -> value` as the ORM's INSERT prepares the field's value (pre_save fills
     auto_now_add and the like, then get_db_prep_save), without the ORM's calls where they would
@@ -115,20 +115,23 @@ def insert_preparer(field, vendor: str):
     def orm(row, db):
         return field.get_db_prep_save(field.pre_save(row, True), db)
 
+    kept = _KEPT.get(type(field))
     if vendor != "postgresql":
         return orm
-    if type(field) is model_fields.DateTimeField and settings.USE_TZ:
-        if field.auto_now or field.auto_now_add:
+    if type(field) is model_fields.DateTimeField:
+        if not settings.USE_TZ:
+            return orm
+        if field.auto_now or field.auto_now_add:  # all its pre_save does besides reading the value
             def now(row, db):
                 value = timezone.now()
                 setattr(row, attname, value)
                 return value
             return now
-        passed = (datetime.datetime,)
     elif type(field).pre_save is not model_fields.Field.pre_save:
         return orm
     elif type(field) is ForeignKey and type(field.target_field) in _AUTO_KEYS:
-        passed = (int,)  # an auto key's value is prepared as the int it is
+        def kept(value):  # an auto key's value is prepared as the int it is
+            return type(value) is int
     elif type(field) in _INTEGERS:
         internal_type = field.get_internal_type()
 
@@ -136,21 +139,18 @@ def insert_preparer(field, vendor: str):
             value = getattr(row, attname)
             return db.ops.adapt_integerfield_value(value, internal_type) if type(value) is int else orm(row, db)
         return integer
-    else:
-        passed = _PASSED_AS_IS.get(type(field))
-        if passed is None:
-            return orm
+    if kept is None:
+        return orm
 
     def as_is(row, db):
         value = getattr(row, attname)
-        if value is None or (type(value) in passed and (passed[0] is not datetime.datetime or value.tzinfo)):
-            return value
-        return orm(row, db)
+        return value if value is None or kept(value) else orm(row, db)
     return as_is
 
 
 def _insert_statement(new_rows) -> tuple[str, list]:
-    statements, fields_per_row = [], []
+    """The statement, and for each row the preparers of its values in parameter order."""
+    statements, preparers_per_row = [], []
     for row in new_rows:
         fields = [f for f in row._meta.local_concrete_fields if not (f.primary_key and row.pk is None)]
         query = InsertQuery(type(row))
@@ -161,7 +161,7 @@ def _insert_statement(new_rows) -> tuple[str, list]:
         if len(params) != len(fields):
             raise ValueError(f"The INSERT of {type(row).__name__} has values in its SQL; it cannot be compiled once.")
         statements.append(sql)
-        fields_per_row.append(fields)
+        preparers_per_row.append([insert_preparer(field, connection.vendor) for field in fields])
     *first, last = statements
     ctes = ", ".join(f"row_{n} AS ({sql})" for n, sql in enumerate(first))
-    return f"WITH {ctes} {last}" if ctes else last, fields_per_row
+    return f"WITH {ctes} {last}" if ctes else last, preparers_per_row
