@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db.migrations import AddIndex
+from django.db.migrations import AddIndex, AlterField
+from django.db.migrations.operations.base import Operation
 
 
 class AddIndexWithoutLocking(AddIndexConcurrently):
@@ -19,3 +20,65 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+def _index_names(schema_editor, table: str, column: str) -> list[str]:
+    """The index Django made for an indexed column, and on PostgreSQL its varchar_pattern_ops twin."""
+    return [schema_editor._create_index_name(table, [column], suffix=suffix) for suffix in ("", "_like")]
+
+
+class DropFieldIndexWithoutLocking(AlterField):
+    """An AlterField that only turns a field's db_index off. On PostgreSQL its indexes are dropped
+    CONCURRENTLY (the migration must say `atomic = False`), so that the table stays writable;
+    elsewhere, and backwards, Django's AlterField."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = from_state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.name).column
+        for name in _index_names(schema_editor, model._meta.db_table, column):
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        # AlterField's own backwards calls database_forwards with the states swapped.
+        AlterField.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class DropPatternIndexWithoutLocking(Operation):
+    """Drop the varchar_pattern_ops index PostgreSQL's backend adds beside an indexed text column,
+    for a column nobody searches with LIKE (CONCURRENTLY; `atomic = False`). Backwards it is built
+    again. Nothing elsewhere: only PostgreSQL has them."""
+
+    reduces_to_sql = False
+    reversible = True
+
+    def __init__(self, model_name: str, name: str):
+        self.model_name, self.name = model_name, name
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def _target(self, app_label, schema_editor, state):
+        model = state.apps.get_model(app_label, self.model_name)
+        table, column = model._meta.db_table, model._meta.get_field(self.name).column
+        return table, column, schema_editor._create_index_name(table, [column], suffix="_like")
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            _, _, name = self._target(app_label, schema_editor, from_state)
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            table, column, name = self._target(app_label, schema_editor, to_state)
+            quote = schema_editor.quote_name
+            schema_editor.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(table)} ({quote(column)} varchar_pattern_ops)"
+            )
+
+    def describe(self):
+        return f"Drop the LIKE index of {self.model_name}.{self.name} (PostgreSQL)"
+
+    def deconstruct(self):
+        return self.__class__.__qualname__, [], {"model_name": self.model_name, "name": self.name}

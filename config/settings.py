@@ -278,7 +278,7 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "common.channel_layer.RedisChannelLayer",  # channels_redis's, with group_send_many
         # A receive blocks in Redis for up to 5 s (channels_redis's BZPOPMIN); redis-py 8's default
         # socket timeout is also 5 s, which broke every WebSocket and SSE stream quiet for 5 s.
         "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},

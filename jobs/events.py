@@ -124,6 +124,7 @@ class _Publisher:
 
     async def _send_in_order(self) -> None:
         layer = get_channel_layer()
+        send = getattr(layer, "group_send_many", None) or partial(_group_send_each, layer)
         while True:
             sequence, groups, message = await self.queue.get()
             event = message["event"]
@@ -135,12 +136,17 @@ class _Publisher:
                 continue  # superseded by a newer event of the same job
             try:
                 async with asyncio.timeout(PUBLISH_TIMEOUT):
-                    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
+                    await send(groups, message)
             except Exception:
                 logger.warning("Could not push %s event for job %s.", event["type"], job_id, exc_info=True)
 
     def submit(self, groups: list[str], message: dict, hold: float = 0.0) -> None:
         self.loop.call_soon_threadsafe(self._accept, groups, message, hold)
+
+
+async def _group_send_each(layer, groups: list[str], message: dict) -> None:
+    """For channel layers without common.channel_layer's group_send_many."""
+    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
 
 
 _publisher: _Publisher | None = None

@@ -129,6 +129,34 @@ def test_the_insert_prepares_every_value_as_the_orm_does(user):
             assert type(ours) is type(orm) and getattr(ours, "obj", ours) == getattr(orm, "obj", orm), field.name
 
 
+@pytest.mark.django_db
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_an_update_prepares_every_value_as_the_orm_does():
+    """rows.set_clause (the claim's and the finish's SET) prepares each value as QuerySet.update
+    does (get_db_prep_save), for the values the moves set: times, None, text, numbers, JSON."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    from jobs.models import Job, JobAttempt
+    from jobs.store import rows
+
+    now = timezone.now()
+    changes = [
+        (Job, dict(status="running", attempts=2, heartbeat_at=now, next_retry_at=None, progress=0, progress_message="")),
+        (Job, dict(output={"a": [1, 1.5]}, completed_at=datetime(2026, 1, 1), error_type="")),
+        (Job, dict(output=None, progress=True, max_attempts=3, dispatched_at=None, run_at=now.date())),
+        (JobAttempt, dict(outcome="failed", finished_at=now, duration_ms=12, error_type="E", traceback="t" * 10)),
+    ]
+    db = rows._db()
+    for model, values in changes:
+        sql, ours = rows.set_clause(model, values)
+        assert sql.count("%s") == len(values)
+        for (name, value), prepared in zip(values.items(), ours):
+            orm = model._meta.get_field(name).get_db_prep_save(value, db)
+            assert type(prepared) is type(orm) and getattr(prepared, "obj", prepared) == getattr(orm, "obj", orm), name
+
+
 def test_the_pool_check_recovers_when_the_server_drops_every_connection():
     """config/postgresql/base.py (psycopg-pool 3.3's pooled connection `_pool` and `check()`): with eight
     idle connections killed at once, the next borrow gets a live one instead of timing out (the

@@ -154,6 +154,34 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user, store):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_only_the_claim_commits_without_waiting_for_the_disk_on_postgresql(user, store):
+    """The claim's own transaction has synchronous_commit off (a claim lost in a server crash is
+    one more at-least-once run: docs/operations.md); the session stays durable, so the finish and
+    everything after it wait for the disk as before."""
+    from django.db import connection, transaction
+
+    if store.name != "postgresql":
+        pytest.skip("PostgreSQL's commit setting")
+
+    def commit_mode() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    first = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0})
+    second = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0})
+    assert commit_mode() == "on"
+    with transaction.atomic():  # to look inside the claim's transaction before it commits
+        assert running.job_claim(first.id, 1) is not None
+        assert commit_mode() == "off"
+    assert commit_mode() == "on"
+    assert running.job_claim(second.id, 1) is not None  # alone in its transaction, as the runner claims
+    assert commit_mode() == "on"
+    assert running.job_complete(second.id, 1, {}, 1, has_listeners=False)
+    assert commit_mode() == "on"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_submission_is_one_statement_and_its_publish_on_postgresql(user, monkeypatch, store):
     """job_enqueue stores the job, already marked dispatched, and its audit event together; on
     PostgreSQL as one INSERT statement in autocommit, and then only the publish."""
