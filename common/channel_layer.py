@@ -46,8 +46,8 @@ return over_capacity
 
 class RedisChannelLayer(_RedisChannelLayer):
     async def group_send_many(self, groups: list[str], message: dict) -> None:
-        """`group_send(group, message)` for each of `groups`: a channel in two of them gets the
-        message twice, as it would from two calls."""
+        """`group_send(group, message)` for each of `groups` (distinct names): a channel in two of
+        them gets the message twice, as it would from two calls."""
         by_host = collections.defaultdict(list)
         for group in groups:
             assert self.require_valid_group_name(group), "Group name not valid"

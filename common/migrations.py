@@ -29,8 +29,8 @@ def _index_names(schema_editor, table: str, column: str) -> list[str]:
 
 class DropFieldIndexWithoutLocking(AlterField):
     """An AlterField that only turns a field's db_index off. On PostgreSQL its indexes are dropped
-    CONCURRENTLY (the migration must say `atomic = False`), so that the table stays writable;
-    elsewhere, and backwards, Django's AlterField."""
+    CONCURRENTLY (the migration must say `atomic = False`), so that the table stays writable, and
+    backwards built again CONCURRENTLY; elsewhere Django's AlterField."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
@@ -41,8 +41,20 @@ class DropFieldIndexWithoutLocking(AlterField):
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        # AlterField's own backwards calls database_forwards with the states swapped.
-        AlterField.database_forwards(self, app_label, schema_editor, from_state, to_state)
+        if schema_editor.connection.vendor != "postgresql":
+            # AlterField's own backwards: its forwards with the states swapped.
+            return AlterField.database_forwards(self, app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        field = model._meta.get_field(self.name)
+        table, column, quote = model._meta.db_table, field.column, schema_editor.quote_name
+        index, like = _index_names(schema_editor, table, column)
+        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(index)} ON {quote(table)} ({quote(column)})")
+        column_type = field.db_parameters(connection=schema_editor.connection)["type"] or ""
+        if column_type.startswith(("varchar", "text")):  # where Django's backend adds the LIKE twin
+            ops = "varchar_pattern_ops" if column_type.startswith("varchar") else "text_pattern_ops"
+            schema_editor.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(like)} ON {quote(table)} ({quote(column)} {ops})"
+            )
 
 
 class DropPatternIndexWithoutLocking(Operation):

@@ -26,8 +26,7 @@ class PostgresStore(Store):
         n = _names()
         set_sql, set_params = rows.set_clause(Job, {"status": CLAIM.target, **changes})
         sql = f"""
-            WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true)),
-            claimed AS (
+            WITH claimed AS (
                 UPDATE {n.job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
                 WHERE id = %s AND attempts = %s AND status IN ({_placeholders(CLAIM.sources)})
                 RETURNING {n.job_columns}
@@ -37,7 +36,7 @@ class PostgresStore(Store):
                 SELECT id, attempts, %s, %s, %s, heartbeat_at, '', '', '' FROM claimed
             )
             SELECT claimed.*, owner.{n.user_active} AS owner_is_active
-            FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id, no_flush_wait
+            FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id
         """
         params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, *CLAIM.sources,
                   worker, pid, JobAttempt.Outcome.RUNNING]

@@ -67,5 +67,5 @@ def test_the_migration_goes_back_and_forth():
         MigrationExecutor(connection).migrate(latest)
     assert {"jobs_job_owner_id_4c884775", "jobs_job_id_e5bc7a75_like", "jobs_job_parent_id_675bb714"} <= back[0]
     assert "job_children" not in back[0]
-    assert "jobs_jobattempt_job_id_05797094" in back[1]
+    assert {"jobs_jobattempt_job_id_05797094", "jobs_jobattempt_job_id_05797094_like"} <= back[1]
     assert indexes(Job) == JOB_INDEXES and indexes(JobAttempt) == ATTEMPT_INDEXES
