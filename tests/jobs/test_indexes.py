@@ -1,4 +1,4 @@
-"""The job tables' indexes on PostgreSQL (migration 0011): every index is written at each submit,
+"""The job tables' indexes on PostgreSQL (migrations 0011 and 0012): every index is written at each submit,
 claim and end of a job, so the tables carry only those the reads use, and each read still finds one."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from jobs.models import Job, JobAttempt
+from jobs.models import AuditEvent, Job, JobAttempt
 
 pytestmark = pytest.mark.skipif(
     not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL's indexes"
@@ -18,6 +18,8 @@ JOB_INDEXES = {
     "jobs_job_schedule_key_13f44ec6_like",
 }
 ATTEMPT_INDEXES = {"jobs_jobattempt_pkey", "one_row_per_attempt", "attempt_started", "attempt_finished"}
+AUDIT_INDEXES = {"jobs_auditevent_pkey", "jobs_auditevent_action_86916ffa", "jobs_auditevent_actor_id_473c16a9",
+                 "jobs_auditevent_created_at_9c2eebd7", "jobs_auditevent_job_id_2d3739ed"}
 
 
 def indexes(model) -> set[str]:
@@ -38,6 +40,7 @@ def plan(queryset) -> str:
 def test_the_job_tables_carry_only_the_indexes_their_reads_use():
     assert indexes(Job) == JOB_INDEXES
     assert indexes(JobAttempt) == ATTEMPT_INDEXES
+    assert indexes(AuditEvent) == AUDIT_INDEXES
 
 
 def found_by_index(queryset, column: str) -> bool:
@@ -62,10 +65,12 @@ def test_the_migration_goes_back_and_forth():
     latest = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "jobs"]
     executor.migrate([("jobs", "0010_dead_letter_tally")])
     try:
-        back = indexes(Job), indexes(JobAttempt)
+        back = indexes(Job), indexes(JobAttempt), indexes(AuditEvent)
     finally:
         MigrationExecutor(connection).migrate(latest)
     assert {"jobs_job_owner_id_4c884775", "jobs_job_id_e5bc7a75_like", "jobs_job_parent_id_675bb714"} <= back[0]
     assert "job_children" not in back[0]
     assert {"jobs_jobattempt_job_id_05797094", "jobs_jobattempt_job_id_05797094_like"} <= back[1]
+    assert {"jobs_auditevent_action_86916ffa_like", "jobs_auditevent_job_id_2d3739ed_like"} <= back[2]
     assert indexes(Job) == JOB_INDEXES and indexes(JobAttempt) == ATTEMPT_INDEXES
+    assert indexes(AuditEvent) == AUDIT_INDEXES
