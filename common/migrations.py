@@ -22,9 +22,19 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
         return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
-def _index_names(schema_editor, table: str, column: str) -> list[str]:
-    """The index Django made for an indexed column, and on PostgreSQL its varchar_pattern_ops twin."""
-    return [schema_editor._create_index_name(table, [column], suffix=suffix) for suffix in ("", "_like")]
+def _index_names(schema_editor, table: str, column: str) -> tuple[str, str]:
+    """The index Django made for an indexed column, and on PostgreSQL its LIKE (pattern_ops) twin."""
+    return tuple(schema_editor._create_index_name(table, [column], suffix=suffix) for suffix in ("", "_like"))
+
+
+def _drop_concurrently(schema_editor, name: str) -> None:
+    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+
+def _create_concurrently(schema_editor, name: str, table: str, column: str, ops: str = "") -> None:
+    quote = schema_editor.quote_name
+    indexed = f"{quote(column)} {ops}" if ops else quote(column)
+    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(table)} ({indexed})")
 
 
 class DropFieldIndexWithoutLocking(AlterField):
@@ -36,9 +46,8 @@ class DropFieldIndexWithoutLocking(AlterField):
         if schema_editor.connection.vendor != "postgresql":
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
         model = from_state.apps.get_model(app_label, self.model_name)
-        column = model._meta.get_field(self.name).column
-        for name in _index_names(schema_editor, model._meta.db_table, column):
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+        for name in _index_names(schema_editor, model._meta.db_table, model._meta.get_field(self.name).column):
+            _drop_concurrently(schema_editor, name)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
@@ -46,15 +55,13 @@ class DropFieldIndexWithoutLocking(AlterField):
             return AlterField.database_forwards(self, app_label, schema_editor, from_state, to_state)
         model = to_state.apps.get_model(app_label, self.model_name)
         field = model._meta.get_field(self.name)
-        table, column, quote = model._meta.db_table, field.column, schema_editor.quote_name
+        table, column = model._meta.db_table, field.column
         index, like = _index_names(schema_editor, table, column)
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(index)} ON {quote(table)} ({quote(column)})")
+        _create_concurrently(schema_editor, index, table, column)
         column_type = field.db_parameters(connection=schema_editor.connection)["type"] or ""
         if column_type.startswith(("varchar", "text")):  # where Django's backend adds the LIKE twin
             ops = "varchar_pattern_ops" if column_type.startswith("varchar") else "text_pattern_ops"
-            schema_editor.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(like)} ON {quote(table)} ({quote(column)} {ops})"
-            )
+            _create_concurrently(schema_editor, like, table, column, ops)
 
 
 class DropPatternIndexWithoutLocking(Operation):
@@ -71,23 +78,19 @@ class DropPatternIndexWithoutLocking(Operation):
     def state_forwards(self, app_label, state):
         pass
 
-    def _target(self, app_label, schema_editor, state):
+    def _target(self, app_label, schema_editor, state) -> tuple[str, str, str]:
         model = state.apps.get_model(app_label, self.model_name)
         table, column = model._meta.db_table, model._meta.get_field(self.name).column
-        return table, column, schema_editor._create_index_name(table, [column], suffix="_like")
+        return table, column, _index_names(schema_editor, table, column)[1]
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            _, _, name = self._target(app_label, schema_editor, from_state)
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+            _drop_concurrently(schema_editor, self._target(app_label, schema_editor, from_state)[2])
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
             table, column, name = self._target(app_label, schema_editor, to_state)
-            quote = schema_editor.quote_name
-            schema_editor.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(table)} ({quote(column)} varchar_pattern_ops)"
-            )
+            _create_concurrently(schema_editor, name, table, column, "varchar_pattern_ops")
 
     def describe(self):
         return f"Drop the LIKE index of {self.model_name}.{self.name} (PostgreSQL)"

@@ -123,8 +123,7 @@ class _Publisher:
             self.queue.put_nowait(item)
 
     async def _send_in_order(self) -> None:
-        layer = get_channel_layer()
-        send = getattr(layer, "group_send_many", None) or partial(_group_send_each, layer)
+        layer = get_channel_layer()  # common.channel_layer's: one round trip for the three groups
         while True:
             sequence, groups, message = await self.queue.get()
             event = message["event"]
@@ -136,17 +135,12 @@ class _Publisher:
                 continue  # superseded by a newer event of the same job
             try:
                 async with asyncio.timeout(PUBLISH_TIMEOUT):
-                    await send(groups, message)
+                    await layer.group_send_many(groups, message)
             except Exception:
                 logger.warning("Could not push %s event for job %s.", event["type"], job_id, exc_info=True)
 
     def submit(self, groups: list[str], message: dict, hold: float = 0.0) -> None:
         self.loop.call_soon_threadsafe(self._accept, groups, message, hold)
-
-
-async def _group_send_each(layer, groups: list[str], message: dict) -> None:
-    """For channel layers without common.channel_layer's group_send_many."""
-    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
 
 
 _publisher: _Publisher | None = None
