@@ -316,6 +316,9 @@ JOBS_STREAM_TICKET_SECONDS = env_int("JOBS_STREAM_TICKET_SECONDS", 30)
 JOBS_POLL_AFTER_SECONDS = env_int("JOBS_POLL_AFTER_SECONDS", 1)
 # The cleanup schedule removes completed and cancelled jobs (and their files) older than this.
 JOBS_RETENTION_DAYS = env_int("JOBS_RETENTION_DAYS", 30)
+# After each batch of deletions the cleanup rests this many times as long as the batch took
+# (0: no rest), so that its writes leave the disk to the submissions beside it.
+JOBS_CLEANUP_REST = env_float("JOBS_CLEANUP_REST", 1.0)
 # Per-user rate of POST /api/jobs/ and POST /api/reports/generate (DRF rate: N/sec|min|hour|day).
 JOBS_SUBMIT_RATE = os.environ.get("JOBS_SUBMIT_RATE", "120/min")
 # A web process trusts an API token it verified for at most this many seconds while no token or

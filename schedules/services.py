@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone as dt_timezone
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -58,7 +60,10 @@ def schedule_fire(
     return job
 
 
-def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int = 200, progress=None) -> dict:
+def jobs_cleanup(
+    *, retention_days: int, now: datetime | None = None, batch: int = 200, rest: float | None = None,
+    progress=None, sleep=time.sleep,
+) -> dict:
     """Remove completed and cancelled jobs (and discarded dead letters) that finished more than
     `retention_days` ago, with their attempts and result files. Failed jobs still in the
     dead-letter queue are kept. Returns what was removed.
@@ -68,7 +73,10 @@ def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int
     what is gone or kept), and a job another process holds is skipped, not waited for. Each
     COMMIT's WAL flush is shared with the submissions committing beside it: at 100,000 jobs,
     batches of 500 held a submit up to 104 ms, batches of 200 up to 34 ms at 86 % of the speed
-    (bench/results/scale.md)."""
+    (bench/results/scale.md). After each batch it rests `rest` times as long as the batch took
+    (JOBS_CLEANUP_REST, 1.0): paced by its own commit time, it yields more when the disk is busy
+    (a checkpoint), and its WAL never takes the whole disk from the submissions."""
+    rest = settings.JOBS_CLEANUP_REST if rest is None else rest
     cutoff = (now or timezone.now()) - timedelta(days=retention_days)
     old = Job.objects.filter(REMOVABLE, completed_at__lt=cutoff)
     total = old.count()
@@ -78,6 +86,7 @@ def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int
     while True:
         # From where the last batch stopped: an index range, not a rescan from the oldest job.
         page = old if after is None else old.filter(completed_at__gte=after[0]).exclude(completed_at=after[0], id__lte=after[1])
+        batch_started = time.monotonic()
         with transaction.atomic():
             chunk = list(
                 page.order_by("completed_at", "id").select_for_update(skip_locked=True)
@@ -87,6 +96,8 @@ def jobs_cleanup(*, retention_days: int, now: datetime | None = None, batch: int
                 break
             # Guarded by status again: a job changed meanwhile is not removed.
             Job.objects.filter(REMOVABLE, id__in=[row[0] for row in chunk]).delete()
+        if rest:
+            sleep(rest * (time.monotonic() - batch_started))
         after = (chunk[-1][3], chunk[-1][0])
         removed.update(status for _, status, _, _ in chunk)
         files += _delete_files([name for _, _, name, _ in chunk if name])

@@ -64,3 +64,23 @@ def test_the_cleanup_job_reports_what_it_removed(old_and_new, settings):
     assert job.progress_message == "removed 2 jobs"
     assert not Job.objects.filter(id=old_and_new["old_completed"].id).exists()
     assert Job.objects.filter(id=old_and_new["old_cancelled"].id).exists(), "31 days is within 35"
+
+
+@pytest.mark.django_db
+def test_the_cleanup_rests_after_each_batch_in_proportion_to_the_batch(user, settings):
+    for days in (40, 41, 42, 43, 44):
+        finished_job(user, JobStatus.COMPLETED, days)
+    rests = []
+    slept = lambda seconds: rests.append(seconds)  # noqa: E731
+
+    settings.JOBS_CLEANUP_REST = 2.0
+    result = jobs_cleanup(retention_days=30, batch=2, sleep=slept)
+
+    assert result["removed_jobs"] == 5
+    assert len(rests) == 3, "one rest after each batch that removed jobs (2, 2, 1), none after the empty read"
+    assert all(0 < seconds < 5 for seconds in rests)
+
+    finished_job(user, JobStatus.COMPLETED, 40)
+    rests.clear()
+    assert jobs_cleanup(retention_days=30, batch=2, rest=0, sleep=slept)["removed_jobs"] == 1
+    assert rests == [], "rest=0 never sleeps"
