@@ -29,7 +29,8 @@ class SleepInput(JobInput):
 def diagnostics_sleep(ctx: JobContext, data: SleepInput) -> dict:
     """Sleeps in progress steps, failing on purpose on its first attempts. For demos, tests and benchmarks."""
     for step in range(1, data.steps + 1):
-        time.sleep(data.seconds / data.steps)
+        if data.seconds:  # sleep(0) still hands the GIL to the events thread, which may keep it 5 ms
+            time.sleep(data.seconds / data.steps)
         ctx.progress(100 * step // data.steps, f"step {step}/{data.steps}")
     if ctx.attempt <= data.fail_attempts:
         error = TransientError if data.error == "transient" else PermanentError

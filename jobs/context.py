@@ -48,7 +48,7 @@ class JobContext:
         """Store the job's result file through Django's storage API; returns its storage name."""
         data = content.encode() if isinstance(content, str) else content
         stored = default_storage.save(f"results/{self.job_id}/{name}", ContentFile(data))
-        running.job_attach_result(self.job_id, self.attempt, stored)
+        running.job_attach_result(self.job_id, self.attempt, self.job.claim_id, stored)
         return stored
 
     def spawn_children(self, type_name: str, inputs: list[dict], priority: str | None = None) -> int:

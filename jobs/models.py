@@ -71,8 +71,11 @@ class Job(models.Model):
     error_message = models.TextField(blank=True, default="")
     result_file = models.FileField(upload_to="results/", blank=True, default="")
 
-    # The attempt number is the fencing token: every write by a worker names the attempt it holds.
+    # The fencing token: every write by a worker names the attempt it holds and the claim it made
+    # (the id of the message it ran), so that a claim lost in a database crash, and made again by
+    # another worker for the same attempt number, shuts the first worker out (docs/reliability.md).
     attempts = models.PositiveIntegerField(default=0)
+    claim_id = models.UUIDField(null=True, blank=True, editable=False)
     max_attempts = models.PositiveIntegerField(default=1)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -167,6 +170,7 @@ class JobAttempt(models.Model):
     number = models.PositiveIntegerField()
     worker = models.CharField(max_length=200, blank=True, default="")
     pid = models.PositiveIntegerField(null=True, blank=True)
+    claim_id = models.UUIDField(null=True, blank=True, editable=False)  # the job's, while this attempt held it
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

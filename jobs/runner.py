@@ -42,12 +42,12 @@ class Heartbeat:
 
     _changed = threading.Condition()
     _pid: int | None = None
-    _current: tuple[str, int] | None = None
+    _current: tuple | None = None  # (job id, attempt, claim id)
     _due = 0.0
     _wakes_at = 0.0
 
-    def __init__(self, job_id: str, attempt: int):
-        self.attempt_key = (job_id, attempt)
+    def __init__(self, job_id: str, attempt: int, claim_id):
+        self.attempt_key = (job_id, attempt, claim_id)
 
     def __enter__(self) -> Heartbeat:
         cls = type(self)
@@ -89,9 +89,10 @@ class Heartbeat:
                 connection.close()  # this thread's own: back to the pool until the next beat
 
 
-def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
-    """Run attempt `attempt` of job `job_id`; returns what happened, for logs and tests."""
-    job = running.job_claim(job_id, attempt, worker=worker, pid=os.getpid())
+def job_run_attempt(job_id: str, attempt: int, *, worker: str = "", claim_id=None) -> str:
+    """Run attempt `attempt` of job `job_id`; returns what happened, for logs and tests. `claim_id`:
+    the id of the message that asked (the worker's main process names it when it hands back)."""
+    job = running.job_claim(job_id, attempt, worker=worker, pid=os.getpid(), claim_id=claim_id)
     if job is None:
         logger.info("Dropped message for job %s attempt %s: not waiting for that attempt.", job_id, attempt)
         return "dropped"
@@ -107,7 +108,7 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
             raise PermissionError(refusal)
         data = job_type.validate_input(input_decrypt(job.input))
         ctx = JobContext(job, attempt)
-        with Heartbeat(job_id, attempt):
+        with Heartbeat(job_id, attempt, job.claim_id):
             output = job_type.handler(ctx, data)
         # Round-trip through JSON so that dates and decimals are stored the way the API shows them.
         output = json.loads(json.dumps(output, cls=DjangoJSONEncoder))
@@ -115,29 +116,30 @@ def job_run_attempt(job_id: str, attempt: int, *, worker: str = "") -> str:
         logger.warning("Job %s attempt %s was superseded; its result is dropped.", job_id, attempt)
         return "superseded"
     except JobCancelled:
-        running.job_attempt_cancelled(job_id, attempt, elapsed_ms())
+        running.job_attempt_cancelled(job_id, attempt, job.claim_id, elapsed_ms())
         return "cancelled"
     except Exception as exc:
         error = error_fields(exc)
         retry = job_type is not None and job_type.retry.retries(exc, attempt)
         if retry:
             delay = job_type.retry.backoff(attempt)
-            running.job_retry_later(job_id, attempt, error, delay, elapsed_ms())
+            running.job_retry_later(job_id, attempt, job.claim_id, error, delay, elapsed_ms())
             logger.warning(
                 "Job %s attempt %s failed (%s: %s); retrying in %.1fs.",
                 job_id, attempt, error["error_type"], error["error_message"], delay,
             )
             return "retrying"
-        running.job_fail(job_id, attempt, error, elapsed_ms(), has_listeners=job_end_has_listeners(job))
+        running.job_fail(job_id, attempt, job.claim_id, error, elapsed_ms(), has_listeners=job_end_has_listeners(job))
         logger.warning("Job %s failed on attempt %s: %s: %s", job_id, attempt, error["error_type"], error["error_message"])
         return "failed"
     if ctx.spawned_children:
         try:
-            batches.job_await_children(job_id, attempt, output, elapsed_ms())
+            batches.job_await_children(job_id, attempt, job.claim_id, output, elapsed_ms())
         except (AttemptSuperseded, JobCancelled):
             return "superseded"
         return "waiting for children"
     completed = running.job_complete(
-        job_id, attempt, output, elapsed_ms(), progress_message=ctx.last_message, has_listeners=job_end_has_listeners(job)
+        job_id, attempt, job.claim_id, output, elapsed_ms(), progress_message=ctx.last_message,
+        has_listeners=job_end_has_listeners(job),
     )
     return "completed" if completed else "superseded"

@@ -17,7 +17,7 @@ from .runner import job_run_attempt
 )
 def run_job(self, job_id: str, attempt: int) -> str:
     """The one task that runs every job type."""
-    return job_run_attempt(job_id, attempt, worker=self.request.hostname or "")
+    return job_run_attempt(job_id, attempt, worker=self.request.hostname or "", claim_id=self.request.id)
 
 
 @shared_task(name="jobs.dispatch_due", ignore_result=True)

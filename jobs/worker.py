@@ -25,6 +25,11 @@ _handed_back: set[liveness.Attempt] = set()
 
 def running_attempts() -> list[liveness.Attempt]:
     """(job id, attempt) of every job this worker's children are running now."""
+    return [(job_id, attempt) for job_id, attempt, _ in running_claims()]
+
+
+def running_claims() -> list[tuple[str, int, str]]:
+    """(job id, attempt, message id: the claim id) of every job this worker's children are running now."""
     from celery.worker import state
 
     for _ in range(3):
@@ -35,7 +40,7 @@ def running_attempts() -> list[liveness.Attempt]:
             continue
     else:
         return []
-    return [(str(r.args[0]), int(r.args[1])) for r in requests if r.name == RUN_TASK and len(r.args) >= 2]
+    return [(str(r.args[0]), int(r.args[1]), r.id) for r in requests if r.name == RUN_TASK and len(r.args) >= 2]
 
 
 def vouch_forever(stopped: threading.Event) -> None:
@@ -61,16 +66,17 @@ def start_vouching() -> threading.Event:
 def hand_back_running() -> int:
     """The grace period is over: every attempt still running here becomes retrying and is
     published again for another worker, before the children are stopped. Returns how many."""
-    attempts = running_attempts()
+    claims = running_claims()
+    attempts = [(job_id, attempt) for job_id, attempt, _ in claims]
     _handed_back.update(attempts)
     handed = 0
     try:
         liveness.attempts_unvouch(attempts)
     except Exception:
         logger.warning("Could not withdraw liveness of handed-back jobs.", exc_info=True)
-    for job_id, attempt in attempts:
+    for job_id, attempt, claim_id in claims:
         try:
-            handed += job_hand_back(job_id, attempt)
+            handed += job_hand_back(job_id, attempt, claim_id)
         except Exception:  # the database may be the reason we stop; the reaper takes it from here
             logger.warning("Could not hand back job %s attempt %s.", job_id, attempt, exc_info=True)
     connection.close()

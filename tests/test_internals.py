@@ -316,10 +316,12 @@ def test_a_channel_of_a_closed_connection_refuses_with_a_connection_error(settin
 
 def test_the_worker_still_lists_its_running_requests_with_name_and_args():
     """jobs/worker.py (Celery 5.x): the main process reads `celery.worker.state.active_requests`,
-    whose requests have `.name` and `.args`, to vouch for its children's jobs."""
+    whose requests have `.name`, `.args` and `.id` (the message's, which the child claimed the job
+    with), to vouch for its children's jobs and hand them back."""
     from celery.worker import state
     from celery.worker.request import Request
 
     assert hasattr(state, "active_requests") and hasattr(state.active_requests, "__iter__")
     assert "name" in Request.__slots__, "the task's name, set from the message"
     assert isinstance(Request.args, property)
+    assert "id" in Request.__slots__, "the message's id"

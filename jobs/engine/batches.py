@@ -23,7 +23,7 @@ def job_spawn_children(parent: Job, attempt: int, type_name: str, inputs: list[d
     job_type = get_job_type(type_name)
     validated = [job_type.validate_input(raw).model_dump(mode="json") for raw in inputs]
     with transaction.atomic():
-        if not running(parent.id, attempt).exists():
+        if not running(parent.id, attempt, parent.claim_id).exists():
             raise fenced_out_error(parent.id)
         existing = Job.objects.filter(parent_id=parent.id).count()
         if existing:
@@ -50,13 +50,13 @@ def job_spawn_children(parent: Job, attempt: int, type_name: str, inputs: list[d
 
 
 @reconnect_once
-def job_await_children(job_id: str, attempt: int, output: Any, duration_ms: int) -> None:
+def job_await_children(job_id: str, attempt: int, claim_id, output: Any, duration_ms: int) -> None:
     """The parent's handler has spawned its children: its attempt is over, the job stays running
     (its output kept aside) until the last child finishes."""
     with transaction.atomic():
-        if not running(job_id, attempt).update(output=output, heartbeat_at=timezone.now()):
+        if not running(job_id, attempt, claim_id).update(output=output, heartbeat_at=timezone.now()):
             raise fenced_out_error(job_id)
-        close_attempt(job_id, attempt, JobAttempt.Outcome.COMPLETED, duration_ms)
+        close_attempt(job_id, attempt, claim_id, JobAttempt.Outcome.COMPLETED, duration_ms)
     job_batch_refresh(job_id)
 
 

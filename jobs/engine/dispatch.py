@@ -24,7 +24,7 @@ from ..models import Job, JobAttempt, JobStatus, job_route
 from ..store import store
 from .. import events, liveness
 from . import direct_publish, hooks
-from .transitions import HAND_BACK, LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, move_jobs
+from .transitions import HAND_BACK, LOSE_AND_FAIL, LOSE_AND_RETRY, RELEASE, as_claim_id, move_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -187,11 +187,12 @@ def _job_reap(job_id: str, attempt: int, now: datetime, heartbeat_at: datetime) 
     return _attempt_taken_back(LOSE_AND_FAIL, fenced, job_id, attempt, JobAttempt.Outcome.LOST, error, now, completed_at=now)
 
 
-def job_hand_back(job_id: str, attempt: int) -> bool:
+def job_hand_back(job_id: str, attempt: int, claim_id) -> bool:
     """A stopping worker gives the attempt back before its grace period ends: the job becomes
     retrying and its next attempt is published at once, for another worker. An attempt handed
     back is not counted against max_attempts (a deploy must not use up a job's retries). The
-    stopped handler's later writes are fenced out like any superseded attempt's."""
+    stopped handler's later writes are fenced out like any superseded attempt's. `claim_id`: the
+    id of the message the worker ran (the claim's id), so that only its own claim is handed back."""
     now = timezone.now()
     error = {
         "error_type": "jobs.errors.WorkerStopped",
@@ -199,7 +200,8 @@ def job_hand_back(job_id: str, attempt: int) -> bool:
         "traceback": "",
     }
     return _attempt_taken_back(
-        HAND_BACK, Job.objects.filter(id=job_id, attempts=attempt), job_id, attempt, JobAttempt.Outcome.HANDED_BACK,
+        HAND_BACK, Job.objects.filter(id=job_id, attempts=attempt, claim_id=as_claim_id(claim_id)), job_id, attempt,
+        JobAttempt.Outcome.HANDED_BACK,
         error, now, max_attempts=F("max_attempts") + 1, next_retry_at=now, dispatched_at=None, heartbeat_at=None,
     )
 

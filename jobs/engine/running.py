@@ -1,6 +1,7 @@
 """The worker's side of an attempt: claim it, report progress and heartbeats, finish it. Every
-write is fenced by the attempt number, so a stale worker cannot touch a newer attempt; the claim
-and the finish go through the store (one statement each on PostgreSQL)."""
+write is fenced by the attempt number and the claim id, so a stale worker cannot touch a newer
+attempt, nor another claim of the same attempt; the claim and the finish go through the store
+(one statement each on PostgreSQL)."""
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,7 @@ from ..models import Job, JobAttempt
 from ..store import store
 from .dispatch import job_publish
 from .hooks import ending, job_ended
-from .transitions import COMPLETE, FAIL, RETRY, Move, fenced_out_error, running
+from .transitions import COMPLETE, FAIL, RETRY, Move, as_claim_id, fenced_out_error, running
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,13 @@ def reconnect_once(func):
 
 
 @reconnect_once
-def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = None) -> Job | None:
+def job_claim(job_id: str, attempt: int, *, worker: str = "", pid: int | None = None, claim_id=None) -> Job | None:
     """Take attempt `attempt` of a waiting job: the job becomes running and gets an attempt row.
     None when it is not this message's to run (a duplicate, a stale redelivery, or a job cancelled
-    meanwhile). The job comes back with `owner_is_active` read alongside it."""
-    changes = dict(attempts=attempt, heartbeat_at=timezone.now(), next_retry_at=None, progress=0, progress_message="")
+    meanwhile). The job comes back with `owner_is_active` read alongside it, and with its
+    `claim_id` (the message's id, else a new one), which every later write of the attempt names."""
+    changes = dict(attempts=attempt, claim_id=as_claim_id(claim_id), heartbeat_at=timezone.now(), next_retry_at=None,
+                   progress=0, progress_message="")
     job = store().claim(job_id, attempt, changes, worker, pid)
     if job is not None:
         # "running" is news only for a job that runs a while: one that finishes within the
@@ -62,33 +65,34 @@ def job_report_progress(job: Job, attempt: int, percent: int, message: str, at: 
     """Persist progress (and a heartbeat) and tell the job's followers; raise JobCancelled or
     AttemptSuperseded when fenced out. `at`: when the handler reported it."""
     message = message[:200]
-    if not running(job.id, attempt).update(progress=percent, progress_message=message, heartbeat_at=timezone.now()):
+    if not running(job.id, attempt, job.claim_id).update(progress=percent, progress_message=message, heartbeat_at=timezone.now()):
         raise fenced_out_error(job.id)
     job.progress, job.progress_message = percent, message
     events.job_changed(job, at=at)
 
 
 @reconnect_once
-def job_heartbeat(job_id: str, attempt: int) -> bool:
+def job_heartbeat(job_id: str, attempt: int, claim_id) -> bool:
     """The worker still holds this attempt; False once it no longer does (cancelled, superseded)."""
-    return bool(running(job_id, attempt).update(heartbeat_at=timezone.now()))
+    return bool(running(job_id, attempt, claim_id).update(heartbeat_at=timezone.now()))
 
 
 @reconnect_once
-def job_attach_result(job_id: str, attempt: int, name: str) -> None:
-    if not running(job_id, attempt).update(result_file=name):
+def job_attach_result(job_id: str, attempt: int, claim_id, name: str) -> None:
+    if not running(job_id, attempt, claim_id).update(result_file=name):
         raise fenced_out_error(job_id)
 
 
 @reconnect_once
 def job_complete(
-    job_id: str, attempt: int, output: Any, duration_ms: int, progress_message: str = "", has_listeners: bool = True
+    job_id: str, attempt: int, claim_id, output: Any, duration_ms: int, progress_message: str = "",
+    has_listeners: bool = True,
 ) -> bool:
     """The attempt succeeded. `has_listeners=False` (the runner asks jobs.engine.hooks about the
     claimed job) lets PostgreSQL skip the transaction that a listener's writes would share."""
     now = timezone.now()
     return _end_attempt(
-        job_id, attempt, COMPLETE, has_listeners,
+        job_id, attempt, claim_id, COMPLETE, has_listeners,
         dict(output=output, progress=100, progress_message=progress_message[:200],
              completed_at=now, heartbeat_at=now, error_type="", error_message=""),
         dict(outcome=JobAttempt.Outcome.COMPLETED, finished_at=now, duration_ms=duration_ms),
@@ -96,12 +100,13 @@ def job_complete(
 
 
 @reconnect_once
-def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, duration_ms: int) -> bool:
+def job_retry_later(job_id: str, attempt: int, claim_id, error: dict, delay: float, duration_ms: int) -> bool:
     """The attempt hit a transient error: wait `delay` seconds, then run attempt + 1."""
     now = timezone.now()
     job = _finish_attempt(
         job_id,
         attempt,
+        claim_id,
         RETRY,
         dict(next_retry_at=now + timedelta(seconds=delay), error_type=error["error_type"],
              error_message=error["error_message"], dispatched_at=None, heartbeat_at=None),
@@ -115,20 +120,22 @@ def job_retry_later(job_id: str, attempt: int, error: dict, delay: float, durati
 
 
 @reconnect_once
-def job_fail(job_id: str, attempt: int, error: dict, duration_ms: int, has_listeners: bool = True) -> bool:
+def job_fail(job_id: str, attempt: int, claim_id, error: dict, duration_ms: int, has_listeners: bool = True) -> bool:
     """The attempt failed for good (a permanent error, or its last attempt): the job is a dead letter."""
     now = timezone.now()
     return _end_attempt(
-        job_id, attempt, FAIL, has_listeners,
+        job_id, attempt, claim_id, FAIL, has_listeners,
         dict(completed_at=now, heartbeat_at=now, error_type=error["error_type"], error_message=error["error_message"]),
         dict(outcome=JobAttempt.Outcome.FAILED, finished_at=now, duration_ms=duration_ms, **error),
     )
 
 
-def _end_attempt(job_id: str, attempt: int, move: Move, has_listeners: bool, job_changes: dict, attempt_changes: dict) -> bool:
+def _end_attempt(
+    job_id: str, attempt: int, claim_id, move: Move, has_listeners: bool, job_changes: dict, attempt_changes: dict
+) -> bool:
     """Finish the attempt with a move that ends the job, and what follows a job's end, together."""
     with ending(has_listeners):
-        job = _finish_attempt(job_id, attempt, move, job_changes, attempt_changes)
+        job = _finish_attempt(job_id, attempt, claim_id, move, job_changes, attempt_changes)
         if job is None:
             return False
         job_ended(job)
@@ -136,24 +143,29 @@ def _end_attempt(job_id: str, attempt: int, move: Move, has_listeners: bool, job
 
 
 @reconnect_once
-def job_attempt_cancelled(job_id: str, attempt: int, duration_ms: int) -> None:
+def job_attempt_cancelled(job_id: str, attempt: int, claim_id, duration_ms: int) -> None:
     """The handler stopped because the job was cancelled while it ran; the job row already says so."""
-    close_attempt(job_id, attempt, JobAttempt.Outcome.CANCELLED, duration_ms)
+    close_attempt(job_id, attempt, claim_id, JobAttempt.Outcome.CANCELLED, duration_ms)
 
 
-def close_attempt(job_id: str, attempt: int, outcome: str, duration_ms: int) -> None:
-    JobAttempt.objects.filter(job_id=job_id, number=attempt).update(
+def close_attempt(job_id: str, attempt: int, claim_id, outcome: str, duration_ms: int) -> None:
+    """Close the attempt row of this claim (not another claim's of the same attempt number)."""
+    JobAttempt.objects.filter(job_id=job_id, number=attempt, claim_id=claim_id).update(
         outcome=outcome, finished_at=timezone.now(), duration_ms=duration_ms
     )
 
 
-def _finish_attempt(job_id: str, attempt: int, move: Move, job_changes: dict, attempt_changes: dict) -> Job | None:
+def _finish_attempt(
+    job_id: str, attempt: int, claim_id, move: Move, job_changes: dict, attempt_changes: dict
+) -> Job | None:
     """End attempt `attempt` of a running job with `move` (complete, retry or fail): move the job
     (fenced by status and attempt) and close its attempt row. Returns the job as it now is; None
     when fenced out, and then only the attempt row is closed, as cancelled or lost."""
-    job = store().finish(job_id, attempt, move, job_changes, attempt_changes)
+    job = store().finish(job_id, attempt, claim_id, move, job_changes, attempt_changes)
     if job is None:
         fenced_out = fenced_out_error(job_id)
         outcome = JobAttempt.Outcome.CANCELLED if isinstance(fenced_out, JobCancelled) else JobAttempt.Outcome.LOST
-        JobAttempt.objects.filter(job_id=job_id, number=attempt).update(**{**attempt_changes, "outcome": outcome})
+        JobAttempt.objects.filter(job_id=job_id, number=attempt, claim_id=claim_id).update(
+            **{**attempt_changes, "outcome": outcome}
+        )
     return job

@@ -1,7 +1,7 @@
 """Every move a job's status may make, declared once, and the one function that makes them.
 
 A move is one conditional UPDATE: it changes only jobs that are in one of its source states (and,
-where the caller holds an attempt, at that attempt: the fencing token). Zero rows means the move is
+where the caller holds an attempt, at that attempt and claim: the fencing token). Zero rows means the move is
 not allowed now, or another process made a move first; callers say so explicitly. The store's
 claim and finish statements (jobs.store) take their states from the same moves.
 
@@ -14,6 +14,7 @@ claim and finish statements (jobs.store) take their states from the same moves.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -54,10 +55,19 @@ def allowed_moves(source: JobStatus) -> list[Move]:
     return [move for move in MOVES if source in move.sources]
 
 
-def running(job_id: str, attempt: int) -> QuerySet[Job]:
-    """The job, if it is running attempt `attempt`: the fence of every write a worker makes
-    between its claim and its finish (progress, heartbeat, result file, children)."""
-    return Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
+def as_claim_id(message_id) -> uuid.UUID:
+    """The claim id for a message id (Celery's are UUIDs); a new one for none or another form."""
+    try:
+        return uuid.UUID(str(message_id)) if message_id else uuid.uuid4()
+    except ValueError:
+        return uuid.uuid4()
+
+
+def running(job_id: str, attempt: int, claim_id) -> QuerySet[Job]:
+    """The job, if it is running attempt `attempt` under the claim `claim_id`: the fence of every
+    write a worker makes between its claim and its finish (progress, heartbeat, result file, children)."""
+    assert claim_id is not None, "a worker's write names its claim"
+    return Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt, claim_id=claim_id)
 
 
 def fenced_out_error(job_id: str) -> Exception:

@@ -24,13 +24,16 @@ class Store(ABC):
     def claim(self, job_id: str, attempt: int, changes: dict, worker: str, pid: int | None) -> Job | None:
         """Make the CLAIM move for attempt `attempt` (the job must be at `attempt - 1`) with
         `changes`, setting started_at if unset, and insert the attempt row (started at
-        changes["heartbeat_at"]). Returns the job as it now is, with `owner_is_active`; None when
-        the move was not allowed."""
+        changes["heartbeat_at"], with changes["claim_id"]). Returns the job as it now is, with
+        `owner_is_active`; None when the move was not allowed."""
 
     @abstractmethod
-    def finish(self, job_id: str, attempt: int, move: Move, job_changes: dict, attempt_changes: dict) -> Job | None:
-        """Make `move` (complete, retry or fail) for the job at attempt `attempt` and, only when it
-        moved, close its attempt row with `attempt_changes`. Returns the job as it now is, or None."""
+    def finish(
+        self, job_id: str, attempt: int, claim_id, move: Move, job_changes: dict, attempt_changes: dict
+    ) -> Job | None:
+        """Make `move` (complete, retry or fail) for the job at attempt `attempt` under the claim
+        `claim_id` and, only when it moved, close its attempt row with `attempt_changes`. Returns
+        the job as it now is, or None."""
 
     @abstractmethod
     def mark_dispatched(self, job_id: str, at) -> None:

@@ -25,12 +25,14 @@ class PortableStore(Store):
             started_at = Coalesce("started_at", Value(now, output_field=DateTimeField()))
             if not move_jobs(CLAIM, Job.objects.filter(id=job_id, attempts=attempt - 1), **changes, started_at=started_at):
                 return None
-            JobAttempt.objects.create(job_id=job_id, number=attempt, worker=worker, pid=pid, started_at=now)
+            JobAttempt.objects.create(job_id=job_id, number=attempt, claim_id=changes["claim_id"], worker=worker, pid=pid,
+                                      started_at=now)
         return Job.objects.annotate(owner_is_active=F("owner__is_active")).get(id=job_id)
 
-    def finish(self, job_id, attempt, move: Move, job_changes, attempt_changes):
+    def finish(self, job_id, attempt, claim_id, move: Move, job_changes, attempt_changes):
+        assert claim_id is not None, "a worker's write names its claim"
         with transaction.atomic():
-            if not move_jobs(move, Job.objects.filter(id=job_id, attempts=attempt), **job_changes):
+            if not move_jobs(move, Job.objects.filter(id=job_id, attempts=attempt, claim_id=claim_id), **job_changes):
                 return None
             JobAttempt.objects.filter(job_id=job_id, number=attempt).update(**attempt_changes)
             return Job.objects.get(id=job_id)

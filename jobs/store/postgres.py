@@ -22,27 +22,30 @@ class PostgresStore(Store):
         rows.insert_in_one_statement(*new_rows)
 
     def claim(self, job_id, attempt, changes, worker, pid):
-        """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip."""
+        """The claim's UPDATE, the attempt row's INSERT and the read back, in one round trip. Its
+        commit does not wait for the disk: a claim lost in a crash is made again later, under a new
+        claim id that fences out every write of the first (docs/reliability.md)."""
         n = _names()
         set_sql, set_params = rows.set_clause(Job, {"status": CLAIM.target, **changes})
         sql = f"""
-            WITH claimed AS (
+            WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true)),
+            claimed AS (
                 UPDATE {n.job_table} SET {set_sql}, started_at = COALESCE(started_at, %s)
                 WHERE id = %s AND attempts = %s AND status IN ({_placeholders(CLAIM.sources)})
                 RETURNING {n.job_columns}
             ), attempt_row AS (
                 INSERT INTO {n.attempt_table}
-                    (job_id, number, worker, pid, outcome, started_at, error_type, error_message, traceback)
-                SELECT id, attempts, %s, %s, %s, heartbeat_at, '', '', '' FROM claimed
+                    (job_id, number, claim_id, worker, pid, outcome, started_at, error_type, error_message, traceback)
+                SELECT id, attempts, claim_id, %s, %s, %s, heartbeat_at, '', '', '' FROM claimed
             )
             SELECT claimed.*, owner.{n.user_active} AS owner_is_active
-            FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id
+            FROM claimed JOIN {n.user_table} owner ON owner.{n.user_pk} = claimed.owner_id, no_flush_wait
         """
         params = [*set_params, changes["heartbeat_at"], job_id, attempt - 1, *CLAIM.sources,
                   worker, pid, JobAttempt.Outcome.RUNNING]
         return _fetch_job(sql, params, extra_columns=("owner_is_active",))
 
-    def finish(self, job_id, attempt, move: Move, job_changes, attempt_changes):
+    def finish(self, job_id, attempt, claim_id, move: Move, job_changes, attempt_changes):
         """The job's fenced UPDATE, the attempt row's UPDATE (only when the first matched) and the
         read back, in one round trip."""
         n = _names()
@@ -51,14 +54,15 @@ class PostgresStore(Store):
         sql = f"""
             WITH finished AS (
                 UPDATE {n.job_table} SET {job_set}
-                WHERE id = %s AND status IN ({_placeholders(move.sources)}) AND attempts = %s RETURNING {n.job_columns}
+                WHERE id = %s AND status IN ({_placeholders(move.sources)}) AND attempts = %s AND claim_id = %s
+                RETURNING {n.job_columns}
             ), closed AS (
                 UPDATE {n.attempt_table} SET {attempt_set}
                 WHERE job_id = %s AND number = %s AND EXISTS (SELECT FROM finished)
             )
             SELECT * FROM finished
         """
-        params = [*job_params, job_id, *move.sources, attempt, *attempt_params, job_id, attempt]
+        params = [*job_params, job_id, *move.sources, attempt, _uuid(claim_id), *attempt_params, job_id, attempt]
         return _fetch_job(sql, params)
 
     def mark_dispatched(self, job_id, at):
@@ -67,6 +71,11 @@ class PostgresStore(Store):
             cursor.execute(
                 f"UPDATE {_names().job_table} SET {set_sql} WHERE id = %s AND dispatched_at IS NULL", [*set_params, job_id]
             )
+
+
+def _uuid(value):
+    assert value is not None, "a worker's write names its claim"
+    return Job._meta.get_field("claim_id").get_db_prep_value(value, connection)
 
 
 def _placeholders(values) -> str:

@@ -293,8 +293,9 @@ def test_the_dead_letter_count_follows_every_way_in_and_out(user, other_user, st
     kept = failed_job(user)  # inserted failed
     for _ in range(3):
         job = running_job(user)
-        assert running.job_fail(job.id, 1, {"error_type": "E", "error_message": "m", "traceback": ""}, 1)
-    running.job_complete(running_job(user).id, 1, {}, 1)  # not a dead letter
+        assert running.job_fail(job.id, 1, job.claim_id, {"error_type": "E", "error_message": "m", "traceback": ""}, 1)
+    completed = running_job(user)
+    running.job_complete(completed.id, 1, completed.claim_id, {}, 1)  # not a dead letter
     assert dead_letter_count() == dead_letters_exactly() == 4
 
     discarded = failed_job(user)
@@ -365,7 +366,9 @@ def test_the_migration_seeds_the_tally_with_the_dead_letters_already_there(user)
     latest = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "jobs"]
     executor.migrate([("jobs", "0009_attempt_handed_back")])
     try:
-        failed_job(user)  # no trigger: the tally is gone
+        # No trigger: the tally is gone. Written with the model as it was at 0009.
+        OldJob = executor.loader.project_state(("jobs", "0009_attempt_handed_back")).apps.get_model("jobs", "Job")
+        OldJob.objects.create(owner_id=user.id, type="diagnostics.sleep", status=JobStatus.FAILED, attempts=1)
     finally:
         MigrationExecutor(connection).migrate(latest)
 

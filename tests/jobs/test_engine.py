@@ -38,15 +38,15 @@ def test_a_message_for_a_later_attempt_cannot_skip_ahead(pending_job):
 
 
 def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
-    running.job_claim(pending_job.id, 1)
+    first = running.job_claim(pending_job.id, 1)
     error = {"error_type": "X", "error_message": "boom", "traceback": ""}
-    assert running.job_retry_later(pending_job.id, 1, error, delay=0, duration_ms=1)
+    assert running.job_retry_later(pending_job.id, 1, first.claim_id, error, delay=0, duration_ms=1)
     running.job_claim(pending_job.id, 2)
 
     # The worker of attempt 1 comes back late and tries to finish and report.
-    assert running.job_complete(pending_job.id, 1, {"late": True}, duration_ms=5) is False
+    assert running.job_complete(pending_job.id, 1, first.claim_id, {"late": True}, duration_ms=5) is False
     with pytest.raises(AttemptSuperseded):
-        running.job_report_progress(pending_job, 1, 50, "late")
+        running.job_report_progress(first, 1, 50, "late")
 
     job = Job.objects.get(id=pending_job.id)
     assert job.status == JobStatus.RUNNING and job.attempts == 2 and job.output is None
@@ -56,11 +56,45 @@ def test_a_stale_worker_cannot_overwrite_a_newer_attempt(pending_job):
     assert JobAttempt.objects.get(job=job, number=1).outcome == "lost", "the late finish closes its row as lost"
 
 
+def test_a_claim_lost_in_a_crash_and_made_again_shuts_out_the_first_worker(pending_job):
+    """The claim does not wait for the disk: a database crash can lose it while its worker runs on.
+    The job is then waiting at the earlier attempt again, the redispatcher publishes the same
+    attempt number, and a second worker claims it. Every write of the first must miss."""
+    from jobs.engine import batches, dispatch
+
+    first = running.job_claim(pending_job.id, 1, claim_id="3f0c9c7e-51d4-4a8e-b8a2-1d1c6f1f8f11")
+    assert str(first.claim_id) == "3f0c9c7e-51d4-4a8e-b8a2-1d1c6f1f8f11", "the message's id"
+    # What the crash leaves: the claim and its attempt row never happened.
+    JobAttempt.objects.filter(job=pending_job).delete()
+    Job.objects.filter(id=pending_job.id).update(status=JobStatus.PENDING, attempts=0, claim_id=None)
+    second = running.job_claim(pending_job.id, 1)
+    assert second.claim_id != first.claim_id
+
+    assert not running.job_heartbeat(pending_job.id, 1, first.claim_id)
+    with pytest.raises(AttemptSuperseded):
+        running.job_report_progress(first, 1, 50, "late")
+    with pytest.raises(AttemptSuperseded):
+        running.job_attach_result(pending_job.id, 1, first.claim_id, "results/x/late.csv")
+    with pytest.raises(AttemptSuperseded):
+        batches.job_await_children(pending_job.id, 1, first.claim_id, {"late": True}, 1)
+    assert running.job_complete(pending_job.id, 1, first.claim_id, {"late": True}, 5) is False
+    assert not dispatch.job_hand_back(pending_job.id, 1, str(first.claim_id))
+
+    job = Job.objects.get(id=pending_job.id)
+    attempt = JobAttempt.objects.get(job=job)
+    assert (job.status, job.attempts, job.claim_id, job.progress, job.result_file.name, job.output) == (
+        JobStatus.RUNNING, 1, second.claim_id, 0, "", None)
+    assert (attempt.outcome, attempt.finished_at, attempt.claim_id) == ("running", None, second.claim_id)
+
+    assert running.job_complete(pending_job.id, 1, second.claim_id, {"ok": True}, 5)
+    assert Job.objects.get(id=pending_job.id).output == {"ok": True}
+
+
 def test_a_finish_after_cancel_closes_the_attempt_as_cancelled(pending_job, user):
-    running.job_claim(pending_job.id, 1)
+    claimed = running.job_claim(pending_job.id, 1)
     actions.job_cancel(Job.objects.get(id=pending_job.id), actor=user)
 
-    assert running.job_complete(pending_job.id, 1, {"late": True}, duration_ms=7) is False
+    assert running.job_complete(pending_job.id, 1, claimed.claim_id, {"late": True}, duration_ms=7) is False
     job = Job.objects.get(id=pending_job.id)
     attempt = JobAttempt.objects.get(job=job, number=1)
     assert (job.status, job.output) == (JobStatus.CANCELLED, None)
@@ -73,7 +107,7 @@ def test_progress_after_cancel_raises_job_cancelled(pending_job, user):
 
     with pytest.raises(JobCancelled):
         running.job_report_progress(job, 1, 10, "")
-    assert running.job_complete(job.id, 1, {}, 1) is False
+    assert running.job_complete(job.id, 1, job.claim_id, {}, 1) is False
     assert Job.objects.get(id=job.id).status == JobStatus.CANCELLED
     assert JobAttempt.objects.get(job=job).outcome == "cancelled"
 
@@ -154,10 +188,10 @@ def test_a_quick_job_costs_two_round_trips_on_postgresql(user, store):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_claim_waits_for_the_disk_on_postgresql(user, store):
-    """The attempt number is the fencing token: a claim lost in a database crash would let the same
-    number be claimed again while the first worker still runs (docs/reliability.md). So the claim's
-    transaction keeps synchronous_commit on, as every other write does."""
+def test_only_the_claim_skips_the_wait_for_the_disk_on_postgresql(user, store):
+    """The claim commits without waiting for the disk (a claim lost in a crash is made again under
+    a new claim id, which fences out the first: docs/reliability.md); the finish, and whatever
+    the connection runs next, wait as always."""
     from django.db import connection, transaction
 
     if store.name != "postgresql":
@@ -170,8 +204,13 @@ def test_the_claim_waits_for_the_disk_on_postgresql(user, store):
 
     job = Job.objects.create(owner=user, type="diagnostics.sleep", input={"seconds": 0})
     with transaction.atomic():  # to look inside the claim's transaction before it commits
-        assert running.job_claim(job.id, 1) is not None
+        claimed = running.job_claim(job.id, 1)
+        assert claimed is not None and commit_mode() == "off"
+    assert commit_mode() == "on", "only for the claim's own transaction"
+    with transaction.atomic():
+        assert running.job_complete(job.id, 1, claimed.claim_id, {}, 1)
         assert commit_mode() == "on"
+    assert JobAttempt.objects.get(job=job).claim_id == claimed.claim_id == Job.objects.get(id=job.id).claim_id
 
 
 @pytest.mark.django_db(transaction=True)

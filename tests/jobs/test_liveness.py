@@ -4,6 +4,7 @@ vouch and hand back are tried in tests/faults/test_recovery.py."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -29,8 +30,8 @@ def running_job(user, quiet_for: float, attempt: int = 1) -> Job:
     """A job running `attempt`, whose last heartbeat was `quiet_for` seconds ago."""
     beat = timezone.now() - timedelta(seconds=quiet_for)
     job = Job.objects.create(owner=user, type="diagnostics.sleep", status=JobStatus.RUNNING, attempts=attempt,
-                             max_attempts=3, heartbeat_at=beat, dispatched_at=beat, started_at=beat)
-    JobAttempt.objects.create(job=job, number=attempt, worker="gone@host", started_at=beat)
+                             max_attempts=3, heartbeat_at=beat, dispatched_at=beat, started_at=beat, claim_id=uuid.uuid4())
+    JobAttempt.objects.create(job=job, number=attempt, claim_id=job.claim_id, worker="gone@host", started_at=beat)
     return job
 
 
@@ -92,7 +93,8 @@ def test_without_redis_only_the_stall_timeout_declares_a_job_lost(user, settings
 def test_a_handed_back_attempt_is_retried_at_once_and_not_counted(user, published):
     job = running_job(user, quiet_for=0, attempt=2)
 
-    assert dispatch.job_hand_back(job.id, 2)
+    assert not dispatch.job_hand_back(job.id, 2, uuid.uuid4()), "another claim of the attempt is not this worker's"
+    assert dispatch.job_hand_back(job.id, 2, str(job.claim_id))  # the message id, as the worker's main process has it
 
     job.refresh_from_db()
     assert (job.status, job.max_attempts, job.dispatched_at) == (JobStatus.RETRYING, 4, None)
@@ -104,12 +106,12 @@ def test_a_handed_back_attempt_is_retried_at_once_and_not_counted(user, publishe
 @pytest.mark.parametrize("status", [s for s in JobStatus if s != JobStatus.RUNNING])
 def test_only_a_running_attempt_can_be_handed_back(user, status):
     job = Job.objects.create(owner=user, type="diagnostics.sleep", status=status, attempts=1, max_attempts=3)
-    assert not dispatch.job_hand_back(job.id, 1)
+    assert not dispatch.job_hand_back(job.id, 1, job.claim_id)
     job.refresh_from_db()
     assert (job.status, job.max_attempts) == (status, 3)
 
 
 def test_an_attempt_already_superseded_is_not_handed_back(user):
     job = running_job(user, quiet_for=0, attempt=3)
-    assert not dispatch.job_hand_back(job.id, 2)
+    assert not dispatch.job_hand_back(job.id, 2, job.claim_id)
     assert Job.objects.get(id=job.id).status == JobStatus.RUNNING

@@ -5,6 +5,7 @@ module changes a status."""
 from __future__ import annotations
 
 import ast
+import uuid
 
 import pytest
 
@@ -24,8 +25,12 @@ ALL = list(JobStatus)
 pytestmark = pytest.mark.usefixtures("store")
 
 
+CLAIM_ID = uuid.UUID("0b6a1d3c-6f1e-4d0e-9a51-3f2f2b9e7c10")
+
+
 def job_in(user, status: JobStatus, attempts: int = 1) -> Job:
-    return Job.objects.create(owner=user, type="diagnostics.sleep", status=status, attempts=attempts, max_attempts=5)
+    return Job.objects.create(owner=user, type="diagnostics.sleep", status=status, attempts=attempts, max_attempts=5,
+                              claim_id=CLAIM_ID)
 
 
 def test_finished_jobs_leave_only_by_replay():
@@ -71,9 +76,9 @@ def test_the_worker_cannot_finish_a_job_that_is_not_running(user, finish, status
     job = job_in(user, status)
     error = {"error_type": "E", "error_message": "m", "traceback": ""}
     finished = {
-        "complete": lambda: running.job_complete(job.id, 1, {}, 5),
-        "retry": lambda: running.job_retry_later(job.id, 1, error, 1.0, 5),
-        "fail": lambda: running.job_fail(job.id, 1, error, 5),
+        "complete": lambda: running.job_complete(job.id, 1, CLAIM_ID, {}, 5),
+        "retry": lambda: running.job_retry_later(job.id, 1, CLAIM_ID, error, 1.0, 5),
+        "fail": lambda: running.job_fail(job.id, 1, CLAIM_ID, error, 5),
     }[finish]()
     job.refresh_from_db()
     assert finished is False and job.status == status
@@ -84,12 +89,29 @@ def test_the_worker_cannot_finish_a_job_that_is_not_running(user, finish, status
 def test_the_worker_cannot_finish_another_attempt(user, move):
     job = job_in(user, JobStatus.RUNNING, attempts=2)
     error = {"error_type": "E", "error_message": "m", "traceback": ""}
-    finish = {COMPLETE: lambda: running.job_complete(job.id, 1, {}, 5),
-              RETRY: lambda: running.job_retry_later(job.id, 1, error, 1.0, 5),
-              FAIL: lambda: running.job_fail(job.id, 1, error, 5)}[move]
+    finish = {COMPLETE: lambda: running.job_complete(job.id, 1, CLAIM_ID, {}, 5),
+              RETRY: lambda: running.job_retry_later(job.id, 1, CLAIM_ID, error, 1.0, 5),
+              FAIL: lambda: running.job_fail(job.id, 1, CLAIM_ID, error, 5)}[move]
     assert finish() is False
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and job.attempts == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("move", [COMPLETE, RETRY, FAIL], ids=lambda move: move.name)
+def test_the_worker_cannot_finish_another_claim_of_its_attempt(user, move):
+    """A claim lost in a database crash (it does not wait for the disk) is made again, for the
+    same attempt number, by another worker: the first worker's writes must all miss."""
+    job = job_in(user, JobStatus.RUNNING, attempts=1)
+    mine = uuid.uuid4()
+    error = {"error_type": "E", "error_message": "m", "traceback": ""}
+    finish = {COMPLETE: lambda: running.job_complete(job.id, 1, mine, {}, 5),
+              RETRY: lambda: running.job_retry_later(job.id, 1, mine, error, 1.0, 5),
+              FAIL: lambda: running.job_fail(job.id, 1, mine, error, 5)}[move]
+    assert finish() is False
+    assert not running.job_heartbeat(job.id, 1, mine)
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.claim_id) == (JobStatus.RUNNING, 1, CLAIM_ID)
 
 
 @pytest.mark.django_db

@@ -84,7 +84,7 @@ def test_children_are_created_in_bulk_and_only_once(running_parent, django_asser
 def test_parent_progress_is_the_share_of_children_finished(running_parent):
     ctx = JobContext(running_parent, 1)
     ctx.spawn_children("notifications.send_email_batch", [part(i) for i in range(4)])
-    batches.job_await_children(running_parent.id, 1, {"recipients": 4}, duration_ms=1)
+    batches.job_await_children(running_parent.id, 1, running_parent.claim_id, {"recipients": 4}, duration_ms=1)
     children = list(Job.objects.filter(parent=running_parent).order_by("id"))
 
     Job.objects.filter(id=children[0].id).update(status=JobStatus.COMPLETED, output={"sent": 1})
